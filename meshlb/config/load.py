@@ -1,0 +1,228 @@
+"""Load and validate a config, reporting every error with its TOML path.
+
+msgspec stops at the first error of a conversion, so each independent piece (every listener,
+every cluster, every route) is converted on its own and its errors collected; cross-reference
+checks then run over the pieces that converted. The result is either a `Config` or a
+`ConfigError` listing every problem as `path: message`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import msgspec
+
+from meshlb import balance
+from meshlb.config.schema import ClusterConfig, Config, EndpointConfig, RouteConfig
+from meshlb.config.units import Duration, Size, parse_address
+
+T = TypeVar("T")
+
+_AT_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+class ConfigError(Exception):
+    """An invalid config. `errors` holds "toml.path: message" lines."""
+
+    def __init__(self, errors: list[str], source: str = "") -> None:
+        self.errors = errors
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{len(errors)} config error(s):\n  " + "\n  ".join(errors))
+
+
+def _dec_hook(tp: type, obj: Any) -> Any:
+    if tp is Duration:
+        return Duration.parse(obj)
+    if tp is Size:
+        return Size.parse(obj)
+    raise NotImplementedError(f"unsupported config type {tp!r}")
+
+
+def _convert(obj: Any, tp: type[T], path: str, errors: list[str]) -> T | None:
+    try:
+        return msgspec.convert(obj, tp, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        m = _AT_PATH.match(str(exc))
+        assert m is not None
+        message, sub = m.group("msg"), m.group("path") or ""
+        unknown = re.match(r"Object contains unknown field `(.+)`", message)
+        if unknown:
+            sub = f"{sub}.{unknown.group(1)}"
+            message = "unknown key"
+        missing = re.match(r"Object missing required field `(.+)`", message)
+        if missing:
+            sub = f"{sub}.{missing.group(1)}"
+            message = "required key is missing"
+        errors.append(f"{path}{sub}: {message}")
+        return None
+
+
+def _struct_of(tp: Any) -> type[msgspec.Struct] | None:
+    """The Struct type a dict value should be checked against, if any (also inside unions)."""
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return tp
+    if get_origin(tp) in (Union, UnionType):
+        for arg in get_args(tp):
+            if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+                return arg
+    return None
+
+
+def _collect(obj: Any, tp: Any, path: str, errors: list[str]) -> bool:
+    """Check `obj` against `tp` piece by piece so that every error is reported, not the first."""
+    before = len(errors)
+    struct = _struct_of(tp)
+    origin = get_origin(tp)
+    if struct is not None and isinstance(obj, dict):
+        fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+        for key in obj:
+            if key not in fields:
+                errors.append(f"{_dotted(path, key)}: unknown key")
+        for name, field in fields.items():
+            if name in obj:
+                _collect(obj[name], field.type, _dotted(path, name), errors)
+            elif field.required:
+                errors.append(f"{_dotted(path, name)}: required key is missing")
+    elif origin is list and isinstance(obj, list) and _struct_of(get_args(tp)[0]) is not None:
+        for i, item in enumerate(obj):
+            _collect(item, get_args(tp)[0], f"{path}[{i}]", errors)
+    elif origin is dict and isinstance(obj, dict) and _struct_of(get_args(tp)[1]) is not None:
+        for key, item in obj.items():
+            _collect(item, get_args(tp)[1], _dotted(path, key), errors)
+    else:
+        _convert(obj, tp, path, errors)
+    return len(errors) == before
+
+
+def _dotted(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _items(raw: dict[str, Any], key: str, errors: list[str]) -> Iterator[tuple[int, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        errors.append(f"{key}: expected an array of tables ([[{key}]])")
+        return
+    yield from enumerate(value)
+
+
+def validate(raw: dict[str, Any], source: str = "") -> Config:
+    """Turn a decoded TOML document into a `Config`, or raise `ConfigError`."""
+    errors: list[str] = []
+    if not _collect(raw, Config, "", errors):
+        raise ConfigError(errors, source)
+    config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
+    listener_names: set[str] = set()
+    for i, listener in enumerate(config.listeners):
+        _check_address(listener.address, f"listeners[{i}].address", errors)
+        if listener.name:
+            if listener.name in listener_names:
+                errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
+            listener_names.add(listener.name)
+    if not config.listeners:
+        errors.append("listeners: at least one listener is required")
+    for name, cluster in config.clusters.items():
+        _check_cluster(name, cluster, errors)
+    for i, route in enumerate(config.routes):
+        _check_route(i, route, config.clusters, listener_names, errors)
+    if not config.routes and len(config.clusters) > 1:
+        errors.append("routes: required when more than one cluster is defined")
+    if not config.clusters:
+        errors.append("clusters: at least one cluster is required")
+    if errors:
+        raise ConfigError(errors, source)
+    return config
+
+
+def _check_address(address: str, path: str, errors: list[str]) -> None:
+    try:
+        parse_address(address)
+    except ValueError as exc:
+        errors.append(f"{path}: {exc}")
+
+
+def _check_cluster(name: str, cluster: ClusterConfig, errors: list[str]) -> None:
+    if not cluster.endpoints:
+        errors.append(f"clusters.{name}.endpoints: at least one endpoint is required")
+    seen: set[str] = set()
+    for j, endpoint in enumerate(cluster.endpoints):
+        address = endpoint if isinstance(endpoint, str) else endpoint.address
+        path = f"clusters.{name}.endpoints[{j}]"
+        _check_address(address, f"{path}.address", errors)
+        if address in seen:
+            errors.append(f"{path}: endpoint {address} is listed twice")
+        seen.add(address)
+    try:
+        balance.create(cluster.balancer, cluster.lb)
+    except (KeyError, ValueError) as exc:
+        known = ", ".join(balance.registered())
+        errors.append(
+            f"clusters.{name}.balancer: unknown balancer {cluster.balancer!r} (known: {known})"
+            if isinstance(exc, KeyError)
+            else f"clusters.{name}.lb: {exc}"
+        )
+
+
+def _check_route(
+    i: int,
+    route: RouteConfig,
+    clusters: dict[str, ClusterConfig],
+    listener_names: set[str],
+    errors: list[str],
+) -> None:
+    if route.cluster not in clusters:
+        errors.append(f"routes[{i}].cluster: no cluster named {route.cluster!r}")
+    match = route.match
+    paths = [p for p in (match.path_prefix, match.path_exact, match.path_regex) if p is not None]
+    if len(paths) > 1:
+        errors.append(f"routes[{i}].match: use only one of path_prefix, path_exact, path_regex")
+    for key in ("path_prefix", "path_exact"):
+        value = getattr(match, key)
+        if value is not None and not value.startswith("/"):
+            errors.append(f"routes[{i}].match.{key}: must start with '/'")
+    if match.path_regex is not None:
+        try:
+            re.compile(match.path_regex)
+        except re.error as exc:
+            errors.append(f"routes[{i}].match.path_regex: invalid regex: {exc}")
+    if route.prefix_rewrite is not None and match.path_prefix is None:
+        errors.append(f"routes[{i}].prefix_rewrite: needs match.path_prefix")
+    for name in route.listeners or ():
+        if name not in listener_names:
+            errors.append(f"routes[{i}].listeners: no listener named {name!r}")
+    hk = route.hash_key
+    if hk is not None:
+        chosen = [hk.header, hk.cookie, hk.query_parameter, hk.source_ip or None, hk.path or None]
+        if sum(v is not None for v in chosen) != 1:
+            errors.append(
+                f"routes[{i}].hash_key: set exactly one of header, cookie, "
+                "source_ip, path, query_parameter"
+            )
+
+
+def load_text(text: str, source: str = "<config>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"TOML syntax: {exc}"], source) from None
+    return validate(raw, source)
+
+
+def load_file(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read config: {exc.strerror}"], str(path)) from None
+    return load_text(text, str(path))
+
+
+def endpoint_list(cluster: ClusterConfig) -> list[EndpointConfig]:
+    """Endpoints with the string shorthand expanded."""
+    return [EndpointConfig(address=e) if isinstance(e, str) else e for e in cluster.endpoints]

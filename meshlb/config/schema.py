@@ -1,0 +1,90 @@
+"""The configuration as frozen, typed msgspec Structs.
+
+Every table forbids unknown keys. Units are parsed by `meshlb.config.units` through the
+decoder hook in `meshlb.config.load`; cross-references (routes naming clusters, addresses,
+regexes) are checked there too, so that runtime code only ever sees a valid `Config`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from meshlb.balance.options import BalancerOptions
+from meshlb.config.units import Duration, Size
+
+
+class EndpointConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    address: str
+    weight: Annotated[int, Meta(ge=0, le=10_000)] = 1
+
+
+class PoolConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    max_idle: Annotated[int, Meta(ge=0)] = 64  # idle keep-alive connections kept per endpoint
+    idle_timeout: Duration = Duration(60.0)
+    max_connections: Annotated[int, Meta(ge=0)] = 0  # per endpoint; 0 = unlimited
+
+
+class ClusterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    endpoints: list[str | EndpointConfig]
+    balancer: str = "round_robin"
+    lb: BalancerOptions = msgspec.field(default_factory=BalancerOptions)
+    connect_timeout: Duration = Duration(2.0)
+    timeout: Duration = Duration(30.0)  # whole upstream response, unless the route overrides it
+    pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
+
+
+class MatchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    host: str | list[str] | None = None  # exact, or "*.example.com" suffix wildcards
+    path_prefix: str | None = None
+    path_exact: str | None = None
+    path_regex: str | None = None
+    methods: list[str] | None = None
+    headers: dict[str, str] | None = None  # exact value; "*" means present
+
+
+class HashKeyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    header: str | None = None
+    cookie: str | None = None
+    source_ip: bool = False
+    path: bool = False
+    query_parameter: str | None = None
+
+
+class RouteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    cluster: str
+    name: str | None = None
+    listeners: list[str] | None = None  # None = every HTTP listener
+    match: MatchConfig = msgspec.field(default_factory=MatchConfig)
+    prefix_rewrite: str | None = None
+    timeout: Duration | None = None
+    request_headers_add: dict[str, str] = msgspec.field(default_factory=dict)
+    request_headers_remove: list[str] = msgspec.field(default_factory=list)
+    response_headers_add: dict[str, str] = msgspec.field(default_factory=dict)
+    response_headers_remove: list[str] = msgspec.field(default_factory=list)
+    hash_key: HashKeyConfig | None = None
+
+
+class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    address: str
+    name: str | None = None
+    protocol: Literal["http"] = "http"
+    codec: Literal["llhttp", "h11"] = "llhttp"
+    max_header_bytes: Size = Size(64 * 1024)
+    max_headers: Annotated[int, Meta(ge=1)] = 100
+    max_target_bytes: Size = Size(8 * 1024)
+    max_body_bytes: Size = Size(0)  # 0 = unlimited
+    header_timeout: Duration = Duration(10.0)
+    idle_timeout: Duration = Duration(60.0)
+    absolute_form: Literal["reject", "rewrite"] = "reject"
+    via: str = "meshlb"  # pseudonym in the Via header; "" disables it
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    listeners: list[ListenerConfig]
+    clusters: dict[str, ClusterConfig]
+    routes: list[RouteConfig] = msgspec.field(default_factory=list)
+    access_log: str = "off"  # "off", "stdout", "stderr" or a file path
+    drain_timeout: Duration = Duration(30.0)

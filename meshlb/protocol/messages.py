@@ -1,0 +1,132 @@
+"""Message heads and sink interfaces shared by the HTTP/1.1 codecs.
+
+The codecs are sans-I/O: bytes go in through `feed()`, and parsed messages come out as calls
+on a sink. A head carries only end-to-end headers: hop-by-hop headers (RFC 9110 §7.6.1),
+`Host`, `Content-Length` and `Transfer-Encoding` are consumed by the codec and surface as
+fields, because whoever forwards the message must re-frame it anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+Headers = list[tuple[bytes, bytes]]  # lower-case names, values with surrounding OWS removed
+
+
+class RequestHead:
+    __slots__ = (
+        "method",
+        "target",
+        "version",
+        "host",
+        "headers",
+        "keep_alive",
+        "content_length",
+        "chunked",
+        "expect_continue",
+        "upgrade",
+        "forwarded_for",
+        "request_id",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        host: bytes,
+        headers: Headers,
+        keep_alive: bool,
+        content_length: int | None,
+        chunked: bool,
+        expect_continue: bool = False,
+        upgrade: bytes | None = None,
+        forwarded_for: bytes | None = None,
+        request_id: bytes | None = None,
+    ) -> None:
+        self.method = method  # b"GET"
+        self.target = target  # origin-form (b"/path?q"), or b"*" for OPTIONS *
+        self.version = version  # b"1.1" or b"1.0"
+        self.host = host  # Host header value (b"" for HTTP/1.0 without Host)
+        self.headers = headers  # end-to-end headers only (see module docstring)
+        self.keep_alive = keep_alive  # the client allows another request on this connection
+        self.content_length = content_length  # None when absent
+        self.chunked = chunked  # Transfer-Encoding: chunked
+        self.expect_continue = expect_continue  # Expect: 100-continue
+        self.upgrade = upgrade  # Upgrade header value when Connection: upgrade was asked
+        self.forwarded_for = forwarded_for  # existing X-Forwarded-For (removed from headers)
+        self.request_id = request_id  # existing X-Request-Id (left in headers)
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method.decode()} {self.target!r} HTTP/{self.version.decode()}>"
+
+
+class ResponseHead:
+    __slots__ = (
+        "status",
+        "reason",
+        "version",
+        "headers",
+        "keep_alive",
+        "content_length",
+        "chunked",
+    )
+
+    def __init__(
+        self,
+        status: int,
+        reason: bytes,
+        version: bytes,
+        headers: Headers,
+        keep_alive: bool,
+        content_length: int | None,
+        chunked: bool,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers  # end-to-end headers only
+        self.keep_alive = keep_alive  # the upstream connection may be reused afterwards
+        self.content_length = content_length
+        self.chunked = chunked  # False with content_length None means "body until close"
+
+    def __repr__(self) -> str:
+        return f"<ResponseHead {self.status} {self.reason!r}>"
+
+
+class RequestSink(Protocol):
+    def on_request_head(self, head: RequestHead) -> None: ...
+
+    def on_request_body(self, data: bytes) -> None: ...
+
+    def on_request_end(self) -> None: ...
+
+    def on_request_error(self, status: int, reason: str) -> None:
+        """The request is invalid: answer `status` and close. Nothing more will be fed."""
+
+
+class ResponseSink(Protocol):
+    def on_response_head(self, head: ResponseHead) -> None: ...
+
+    def on_response_informational(self, head: ResponseHead) -> None: ...
+
+    def on_response_body(self, data: bytes) -> None: ...
+
+    def on_response_end(self) -> None: ...
+
+    def on_response_error(self, reason: str) -> None:
+        """The upstream sent something that is not valid HTTP/1.1 (the proxy answers 502)."""
+
+
+class H1Limits(msgspec.Struct, frozen=True):
+    max_header_bytes: int = 64 * 1024  # whole head: request line + headers -> 431
+    max_headers: int = 100  # -> 431
+    max_target_bytes: int = 8 * 1024  # -> 414
+    max_body_bytes: int = 0  # 0 = unlimited; otherwise -> 413
+    absolute_form: str = "reject"  # "reject" or "rewrite" when the authority differs from Host

@@ -1,0 +1,149 @@
+"""Request routing: the first route whose match accepts the request wins (pure, no I/O).
+
+Everything a route needs per request is prepared here at config load: lower-cased byte
+strings, host sets and wildcard suffixes, compiled regexes, the header lists to add and the
+names to drop. A route with no conditions matches with a single attribute test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Generic, TypeVar
+
+from meshlb.config.schema import HashKeyConfig, RouteConfig
+from meshlb.protocol.messages import Headers, RequestHead
+
+C = TypeVar("C")
+
+# Request headers meshlb sets itself; a client's copies are not forwarded (X-Forwarded-For is
+# appended to instead, by the codec surfacing it).
+PROXY_SET_REQUEST_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"via"})
+
+
+def _header_pairs(table: dict[str, str]) -> Headers:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in table.items()]
+
+
+class Route(Generic[C]):
+    """A compiled route. `cluster` is whatever object the application binds the name to."""
+
+    __slots__ = (
+        "name",
+        "cluster",
+        "unconditional",
+        "hosts",
+        "host_suffixes",
+        "path_prefix",
+        "path_exact",
+        "path_regex",
+        "methods",
+        "headers",
+        "prefix_rewrite",
+        "timeout",
+        "request_add",
+        "request_drop",
+        "response_add",
+        "response_drop",
+        "hash_key",
+        "listeners",
+    )
+
+    def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
+        m = config.match
+        self.name = config.name or f"route{index}"
+        self.cluster = cluster
+        self.listeners = frozenset(config.listeners) if config.listeners is not None else None
+        hosts = [m.host] if isinstance(m.host, str) else (m.host or [])
+        self.hosts = frozenset(h.lower().encode() for h in hosts if not h.startswith("*."))
+        self.host_suffixes = tuple(h[1:].lower().encode() for h in hosts if h.startswith("*."))
+        self.path_prefix = m.path_prefix.encode() if m.path_prefix is not None else None
+        self.path_exact = m.path_exact.encode() if m.path_exact is not None else None
+        self.path_regex = re.compile(m.path_regex.encode()) if m.path_regex is not None else None
+        self.methods = frozenset(x.upper().encode() for x in m.methods) if m.methods else None
+        self.headers = (
+            tuple((k.lower().encode(), v.encode()) for k, v in m.headers.items())
+            if m.headers
+            else None
+        )
+        self.unconditional = not (
+            hosts
+            or self.path_prefix
+            or self.path_exact
+            or self.path_regex
+            or self.methods
+            or self.headers
+        )
+        self.prefix_rewrite = (
+            config.prefix_rewrite.encode() if config.prefix_rewrite is not None else None
+        )
+        self.timeout = config.timeout
+        self.request_add = _header_pairs(config.request_headers_add)
+        self.request_drop = PROXY_SET_REQUEST_HEADERS | frozenset(
+            n.lower().encode() for n in config.request_headers_remove
+        )
+        self.response_add = _header_pairs(config.response_headers_add)
+        self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
+        self.hash_key: HashKeyConfig | None = config.hash_key
+
+    def matches(self, head: RequestHead) -> bool:
+        if self.unconditional:
+            return True
+        if self.methods is not None and head.method not in self.methods:
+            return False
+        if self.hosts or self.host_suffixes:
+            host = _host_without_port(head.host)
+            if host not in self.hosts and not host.endswith(self.host_suffixes):
+                return False
+        if self.path_prefix is not None or self.path_exact is not None or self.path_regex:
+            path = head.target.partition(b"?")[0]
+            if self.path_prefix is not None and not path.startswith(self.path_prefix):
+                return False
+            if self.path_exact is not None and path != self.path_exact:
+                return False
+            if self.path_regex is not None and self.path_regex.fullmatch(path) is None:
+                return False
+        if self.headers is not None:
+            present = dict(head.headers)
+            for name, value in self.headers:
+                got = present.get(name)
+                if got is None or (value != b"*" and got != value):
+                    return False
+        return True
+
+    def rewrite_target(self, target: bytes) -> bytes:
+        """Replace the matched path prefix (Envoy's prefix_rewrite)."""
+        if self.prefix_rewrite is None or self.path_prefix is None:
+            return target
+        rest = target[len(self.path_prefix) :]
+        if self.prefix_rewrite.endswith(b"/") and rest.startswith(b"/"):
+            rest = rest[1:]
+        rewritten = self.prefix_rewrite + rest
+        return rewritten if rewritten.startswith(b"/") else b"/" + rewritten
+
+    def __repr__(self) -> str:
+        return f"<Route {self.name} -> {self.cluster!r}>"
+
+
+def _host_without_port(host: bytes) -> bytes:
+    host = host.lower()
+    if host.startswith(b"["):
+        return host.partition(b"]")[0] + b"]"
+    return host.partition(b":")[0]
+
+
+class Router(Generic[C]):
+    """Routes of one listener, in config order."""
+
+    __slots__ = ("routes", "_only")
+
+    def __init__(self, routes: list[Route[C]]) -> None:
+        self.routes = routes
+        self._only = routes[0] if len(routes) == 1 and routes[0].unconditional else None
+
+    def match(self, head: RequestHead) -> Route[C] | None:
+        if self._only is not None:
+            return self._only
+        for route in self.routes:
+            if route.matches(head):
+                return route
+        return None
