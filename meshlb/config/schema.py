@@ -14,6 +14,8 @@ from msgspec import Meta
 
 from meshlb.balance.options import BalancerOptions
 from meshlb.config.units import Duration, Size
+from meshlb.health.config import HealthCheckConfig, OutlierConfig
+from meshlb.resilience.config import LimitsConfig, RetryConfig
 
 
 class EndpointConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -34,6 +36,10 @@ class ClusterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     connect_timeout: Duration = Duration(2.0)
     timeout: Duration = Duration(30.0)  # whole upstream response, unless the route overrides it
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
+    health: HealthCheckConfig | None = None  # active checks; None = off
+    outlier: OutlierConfig = msgspec.field(default_factory=OutlierConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
 
 
 class MatchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -65,6 +71,7 @@ class RouteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     response_headers_add: dict[str, str] = msgspec.field(default_factory=dict)
     response_headers_remove: list[str] = msgspec.field(default_factory=list)
     hash_key: HashKeyConfig | None = None
+    retry: RetryConfig | None = None  # overrides the cluster's retry policy for this route
 
 
 class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
