@@ -1,0 +1,5 @@
+import sys
+
+from meshlb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""The `meshlb` command: run, check, demo, bench, version."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvloop
+
+from meshlb import __version__
+from meshlb.config.load import ConfigError, load_file, validate
+from meshlb.config.schema import Config
+
+log = logging.getLogger("meshlb")
+
+
+def _quick_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config `run --listen ... --upstream ...` stands for: one listener, one cluster."""
+    listener: dict[str, Any] = {"name": "default", "address": args.listen, "codec": args.codec}
+    cluster: dict[str, Any] = {"endpoints": list(args.upstream), "balancer": args.balancer}
+    raw: dict[str, Any] = {"listeners": [listener], "clusters": {"default": cluster}}
+    if args.access_log:
+        raw["access_log"] = args.access_log
+    return raw
+
+
+def _flag_names(errors: list[str]) -> list[str]:
+    """Speak of flags, not TOML paths, when the config came from flags."""
+    out = []
+    for line in errors:
+        line = re.sub(r"^listeners\[0\]\.address", "--listen", line)
+        line = re.sub(r"^listeners\[0\]\.codec", "--codec", line)
+        line = re.sub(r"^clusters\.default\.balancer", "--balancer", line)
+        line = re.sub(
+            r"^clusters\.default\.endpoints\[(\d+)\](\.address)?",
+            lambda m: f"--upstream #{int(m.group(1)) + 1}",
+            line,
+        )
+        out.append(line)
+    return out
+
+
+def load_run_config(args: argparse.Namespace) -> Config:
+    if args.config:
+        if args.listen or args.upstream:
+            raise ConfigError(["use either -c FILE or --listen/--upstream, not both"])
+        config = load_file(args.config)
+        if args.access_log:
+            import msgspec
+
+            config = msgspec.structs.replace(config, access_log=args.access_log)
+        return config
+    if not args.listen or not args.upstream:
+        raise ConfigError(
+            ["give -c FILE, or --listen ADDRESS with at least one --upstream ADDRESS"]
+        )
+    try:
+        return validate(_quick_config(args), "command line")
+    except ConfigError as exc:
+        raise ConfigError(_flag_names(exc.errors), "command line") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_run_config(args)
+    except ConfigError as exc:
+        print(f"meshlb: {exc}", file=sys.stderr)
+        return 1
+    return uvloop.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from meshlb.app import App
+
+    app = App(config)
+    try:
+        await app.start()
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        return 1
+    for host, port in app.addresses:
+        log.info("meshlb %s listening on %s:%d", __version__, host, port)
+    await app.run_until_stopped()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_file(args.config)
+    except ConfigError as exc:
+        print(f"meshlb: {exc}", file=sys.stderr)
+        return 1
+    routes = len(config.routes) or 1
+    endpoints = sum(len(c.endpoints) for c in config.clusters.values())
+    print(
+        f"{args.config}: ok ({len(config.listeners)} listener(s), {routes} route(s), "
+        f"{len(config.clusters)} cluster(s), {endpoints} endpoint(s))"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return uvloop.run(_demo(args.listen))
+
+
+async def _demo(listen: str) -> int:
+    from meshlb.app import App
+    from meshlb.demo import banner, demo_config, start_demo_backends
+
+    servers, ports = await start_demo_backends()
+    app = App(demo_config(listen, ports))
+    try:
+        await app.start()
+    except OSError as exc:
+        print(f"meshlb demo: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(banner(listen), flush=True)
+    await app.run_until_stopped()
+    for server in servers:
+        server.close()
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"meshlb {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshlb", description=__doc__)
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the proxy from a config file or from flags")
+    run.add_argument("-c", "--config", help="TOML config file")
+    run.add_argument("--listen", help="quick mode: HTTP listener address, e.g. 127.0.0.1:8080")
+    run.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="quick mode: an upstream endpoint (repeat for more)",
+    )
+    run.add_argument("--balancer", default="round_robin", help="quick mode: balancer name")
+    run.add_argument("--codec", default="llhttp", help="quick mode: HTTP/1.1 codec (llhttp or h11)")
+    run.add_argument("--access-log", help='"stdout", "stderr" or a file path')
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate a config file")
+    check.add_argument("-c", "--config", required=True, help="TOML config file")
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="the proxy in front of built-in demo backends")
+    demo.add_argument("--listen", default="127.0.0.1:8080")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="HTTP load generator")
+    try:
+        from meshlb.bench.cli import add_arguments
+        from meshlb.bench.cli import run as run_bench
+    except ImportError:  # pragma: no cover - the bench package is always shipped
+        pass
+    else:
+        add_arguments(bench)
+        bench.set_defaults(func=run_bench)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

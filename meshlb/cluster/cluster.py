@@ -1,0 +1,65 @@
+"""A cluster at run time: its endpoints, balancer, connection pool and upstream policy."""
+
+from __future__ import annotations
+
+from meshlb import balance
+from meshlb.balance.base import Balancer
+from meshlb.cluster.endpoints import EndpointSet
+from meshlb.config.load import endpoint_list
+from meshlb.config.schema import ClusterConfig
+from meshlb.config.units import parse_address
+from meshlb.model import Endpoint, PickContext, Snapshot
+from meshlb.upstream.pool import Pool
+
+IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
+class Cluster:
+    __slots__ = (
+        "name",
+        "config",
+        "endpoint_set",
+        "balancer",
+        "pool",
+        "_select",
+        "timeout",
+        "max_retries",
+        "replay_limit",
+    )
+
+    def __init__(self, name: str, config: ClusterConfig) -> None:
+        self.name = name
+        self.config = config
+        endpoints = []
+        for ec in endpoint_list(config):
+            host, port = parse_address(ec.address)
+            endpoints.append(Endpoint(cluster=name, host=host, port=port, weight=ec.weight))
+        self.endpoint_set = EndpointSet(name, endpoints)
+        self.balancer: Balancer = balance.create(config.balancer, config.lb)
+        select = getattr(balance, "select", None)
+        self._select = select
+        self.pool = Pool(name, config.pool, config.connect_timeout)
+        self.timeout = float(config.timeout)
+        self.max_retries = 1
+        self.replay_limit = 64 * 1024
+        self.endpoint_set.subscribe(self.balancer.rebuild)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.endpoint_set.snapshot
+
+    def pick(self, ctx: PickContext) -> Endpoint | None:
+        snapshot = self.endpoint_set.snapshot
+        if self._select is not None:
+            result: Endpoint | None = self._select(self.balancer, ctx, snapshot)
+            return result
+        endpoint = self.balancer.pick(ctx, snapshot)
+        if endpoint is not None and endpoint in ctx.tried:
+            for candidate in snapshot.eligible:
+                if candidate not in ctx.tried:
+                    return candidate
+            return None
+        return endpoint
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.name} {self.endpoint_set!r} balancer={self.config.balancer}>"

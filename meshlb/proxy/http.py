@@ -1,0 +1,722 @@
+"""The HTTP/1.1 data path: a downstream session and the exchanges it runs.
+
+Theory of operation. `HttpSession` is the asyncio.Protocol of one client connection and the
+sink of its request parser. Each parsed request becomes an `Exchange`; exchanges run one at a
+time in arrival order (pipelined requests wait in `queue` with their bodies buffered). An
+exchange routes, picks an endpoint, takes an idle pooled connection (or opens one in the only
+task of the path), writes the re-framed request and owns that upstream connection until the
+response ends, forwarding response events to the client as they arrive.
+
+Flow control is by pausing reads: the client is paused while the upstream's write buffer is
+above its high-water mark (or while an exchange waits to connect with a body buffered), and
+the upstream is paused while the client's write buffer is full. Time limits are deadlines on
+the session, checked by the listener's sweep (one timer per process, none per request).
+
+Retries: before any response byte reached the client, a failed attempt is retried on another
+endpoint when it is safe (the request did not leave, or it is idempotent and its body is
+buffered), up to the cluster's limit; a pooled connection the upstream had closed gets one
+extra try on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from meshlb.accesslog import AccessEntry
+from meshlb.cluster.cluster import IDEMPOTENT_METHODS, Cluster
+from meshlb.errors import Failure
+from meshlb.model import Endpoint, PickContext
+from meshlb.protocol import make_request_parser
+from meshlb.protocol.messages import RequestHead, ResponseHead
+from meshlb.protocol.serialize import (
+    CONTINUE,
+    LAST_CHUNK,
+    encode_chunk,
+    simple_response,
+    status_line,
+)
+from meshlb.routing import Route
+from meshlb.upstream.connection import UpstreamConnection
+from meshlb.upstream.pool import ConnectFailed
+
+if TYPE_CHECKING:
+    from meshlb.proxy.listener import ListenerContext
+
+log = logging.getLogger("meshlb.proxy")
+
+READ_HIGH_WATER = 256 * 1024  # buffered request body before the client is paused
+CLIENT_WRITE_HIGH_WATER = 256 * 1024
+MAX_PIPELINE = 16
+
+# Reasons the client side is paused; reading resumes when none is left.
+PAUSE_UPSTREAM_FULL = 1
+PAUSE_BUFFERED = 2
+PAUSE_PIPELINE = 4
+
+NO_BODY_STATUS = frozenset({204, 304})
+
+# Deadline kinds of a session.
+IDLE, HEADER, UPSTREAM, DRAIN = 1, 2, 3, 4
+
+
+class Exchange:
+    """One request, from its head to the last byte of its response."""
+
+    __slots__ = (
+        "session",
+        "head",
+        "route",
+        "cluster",
+        "endpoint",
+        "conn",
+        "tried",
+        "attempts",
+        "request_bytes",
+        "body",
+        "body_size",
+        "replayable",
+        "request_done",
+        "sent",
+        "response_started",
+        "chunked_out",
+        "keep_client",
+        "status",
+        "bytes_out",
+        "start",
+        "upstream_start",
+        "connect_task",
+        "reason",
+        "fresh_retry_used",
+        "no_body",
+        "timeout",
+        "upstream_keep",
+        "request_id",
+        "last_failure",
+    )
+
+    def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
+        self.session = session
+        self.head = head
+        self.route: Route[Cluster] | None = None
+        self.cluster: Cluster | None = None
+        self.endpoint: Endpoint | None = None
+        self.conn: UpstreamConnection | None = None
+        self.tried: tuple[Endpoint, ...] = ()
+        self.attempts = 0
+        self.request_bytes = b""
+        self.body: list[bytes] = []  # framed body bytes kept for a replay or not yet sent
+        self.body_size = 0
+        self.replayable = True
+        self.request_done = not head.has_body
+        self.sent = False  # the current attempt's bytes were handed to the upstream
+        self.response_started = False
+        self.chunked_out = False
+        self.keep_client = head.keep_alive
+        self.status = 0
+        self.bytes_out = 0
+        self.start = now
+        self.upstream_start = 0.0
+        self.connect_task: asyncio.Task[UpstreamConnection] | None = None
+        self.reason = ""
+        self.fresh_retry_used = False
+        self.no_body = head.method == b"HEAD"
+        self.timeout = 0.0
+        self.upstream_keep = False
+        self.request_id = head.request_id
+        self.last_failure: Failure | None = None
+
+    # -- request side -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Route the request and send its first attempt."""
+        session = self.session
+        ctx = session.listener
+        route = ctx.router.match(self.head)
+        if route is None:
+            self.fail_local(Failure.NO_ROUTE)
+            return
+        self.route = route
+        self.cluster = route.cluster
+        self.timeout = route.timeout if route.timeout is not None else route.cluster.timeout
+        self.request_bytes = self._build_request(route)
+        if self.head.expect_continue and not self.request_done:
+            session.write(CONTINUE)
+        self.attempt()
+
+    def _build_request(self, route: Route[Cluster]) -> bytes:
+        head = self.head
+        session = self.session
+        ctx = session.listener
+        target = head.target if route.prefix_rewrite is None else route.rewrite_target(head.target)
+        parts = [head.method, b" ", target, b" HTTP/1.1\r\nhost: ", head.host, b"\r\n"]
+        drop = route.request_drop
+        for name, value in head.headers:
+            if name not in drop:
+                parts.append(b"%s: %s\r\n" % (name, value))
+        for pair in route.request_add:
+            parts.append(b"%s: %s\r\n" % pair)
+        xff = session.client_ip
+        if head.forwarded_for:
+            xff = head.forwarded_for + b", " + xff
+        parts.append(b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\n" % (xff, ctx.scheme))
+        if head.host:
+            parts.append(b"x-forwarded-host: %s\r\n" % head.host)
+        if ctx.via:
+            parts.append(b"via: %s\r\n" % ctx.via)
+        if head.request_id is None:
+            self.request_id = ctx.request_id()
+            parts.append(b"x-request-id: %s\r\n" % self.request_id)
+        if head.chunked:
+            parts.append(b"transfer-encoding: chunked\r\n\r\n")
+        elif head.content_length is not None:
+            parts.append(b"content-length: %d\r\n\r\n" % head.content_length)
+        else:
+            parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def attempt(self) -> None:
+        cluster = self.cluster
+        assert cluster is not None
+        session = self.session
+        self.attempts += 1
+        endpoint = cluster.pick(PickContext(tried=self.tried, now=session.now()))
+        if endpoint is None:
+            # On a retry with no other endpoint left, the client hears the last failure.
+            self.fail_local(self.last_failure or Failure.NO_ENDPOINT)
+            return
+        self.endpoint = endpoint
+        self.tried = (*self.tried, endpoint)
+        session.set_deadline(UPSTREAM, session.now() + self._wait_limit())
+        conn = cluster.pool.take_idle(endpoint)
+        if conn is not None:
+            self.send(conn)
+            return
+        session.pause(PAUSE_BUFFERED)
+        task = asyncio.ensure_future(cluster.pool.connect(endpoint))
+        task.add_done_callback(self._connected)
+        self.connect_task = task
+
+    def _connected(self, task: asyncio.Task[UpstreamConnection]) -> None:
+        self.connect_task = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if self.session.closed or self.status:
+            if exc is None:
+                task.result().close()
+            return
+        if exc is not None:
+            failure = exc.failure if isinstance(exc, ConnectFailed) else Failure.CONNECT_ERROR
+            self.upstream_failed(failure, str(exc))
+            return
+        self.session.resume(PAUSE_BUFFERED)
+        self.send(task.result())
+
+    def send(self, conn: UpstreamConnection) -> None:
+        self.conn = conn
+        self.sent = True
+        assert self.endpoint is not None
+        self.endpoint.active_requests += 1
+        self.upstream_start = time.perf_counter()
+        data = self.request_bytes
+        if self.body:
+            data += b"".join(self.body)
+            if not self.replayable:
+                self.body.clear()
+        if self.request_done and self.head.chunked:
+            data += LAST_CHUNK
+        conn.send(self, self.head.method, data)
+
+    def _wait_limit(self) -> float:
+        """Envoy's rule: the request timeout runs once the whole request was received; while
+        the body still streams in, the longer of it and the listener's idle timeout applies."""
+        if self.request_done:
+            return self.timeout
+        return max(self.timeout, self.session.listener.idle_timeout)
+
+    def on_request_body(self, data: bytes) -> None:
+        session = self.session
+        if session.current is self:
+            session.deadline = session.loop.time() + self._wait_limit()
+        framed = encode_chunk(data) if self.head.chunked else data
+        self.body_size += len(data)
+        conn = self.conn
+        if conn is not None and self.sent:
+            conn.write(framed)
+            if self.replayable:
+                if self.body_size <= (self.cluster.replay_limit if self.cluster else 0):
+                    self.body.append(framed)
+                else:
+                    self.replayable = False
+                    self.body.clear()
+        else:
+            self.body.append(framed)
+            if self.body_size > READ_HIGH_WATER:
+                self.session.pause(PAUSE_BUFFERED)
+            if self.cluster is not None and self.body_size > self.cluster.replay_limit:
+                self.replayable = False
+
+    def on_request_end(self) -> None:
+        self.request_done = True
+        session = self.session
+        if session.current is self and not self.response_started and self.status == 0:
+            session.set_deadline(UPSTREAM, session.now() + self.timeout)
+        if self.head.chunked and self.conn is not None and self.sent:
+            self.conn.write(LAST_CHUNK)
+            if self.replayable:
+                self.body.append(LAST_CHUNK)
+
+    # -- response side (called by the upstream connection) -----------------------------------
+
+    def on_response_informational(self, head: ResponseHead) -> None:
+        """1xx other than 101: meshlb answers 100-continue itself, so these are dropped."""
+
+    def on_response_head(self, head: ResponseHead) -> None:
+        session = self.session
+        route = self.route
+        assert route is not None
+        self.response_started = True
+        self.status = head.status
+        self.upstream_keep = head.keep_alive
+        session.set_deadline(UPSTREAM, session.now() + self.timeout)
+        keep = self.keep_client and not session.listener.closing
+        parts = [status_line(head.status, head.reason)]
+        drop = route.response_drop
+        if drop:
+            for name, value in head.headers:
+                if name not in drop:
+                    parts.append(b"%s: %s\r\n" % (name, value))
+        else:
+            for pair in head.headers:
+                parts.append(b"%s: %s\r\n" % pair)
+        for pair in route.response_add:
+            parts.append(b"%s: %s\r\n" % pair)
+        if head.content_length is not None:
+            parts.append(b"content-length: %d\r\n" % head.content_length)
+        elif self.no_body or head.status in NO_BODY_STATUS:
+            pass
+        elif head.chunked or self.head.version == b"1.1":
+            # Unknown length: chunk it for HTTP/1.1 clients (RFC 9112 §6.1).
+            self.chunked_out = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            keep = False  # an HTTP/1.0 client learns the end of the body by the close
+        if not self.request_done:
+            keep = False  # the rest of the request body would be read as a new request
+        self.keep_client = keep
+        if not keep:
+            parts.append(b"connection: close\r\n\r\n")
+        elif self.head.version == b"1.0":
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
+        data = b"".join(parts)
+        self.bytes_out += len(data)
+        session.out.append(data)
+
+    def on_response_body(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        session = self.session
+        session.deadline = session.loop.time() + self.timeout
+        session.out.append(encode_chunk(data) if self.chunked_out else data)
+
+    def on_response_end(self) -> None:
+        session = self.session
+        if self.chunked_out:
+            session.out.append(LAST_CHUNK)
+        conn = self.conn
+        self.conn = None
+        now = session.now()
+        if conn is not None:
+            self._done_with_endpoint()
+            assert self.cluster is not None
+            if self.request_done and self.upstream_keep:
+                self.cluster.pool.release(conn, now)
+            else:
+                conn.close()
+        session.exchange_done(self, now)
+
+    def on_response_error(self, reason: str) -> None:
+        self.conn = None
+        self._done_with_endpoint()
+        if self.response_started:
+            self.reason = f"upstream broke mid-response: {reason}"
+            self.session.abort_exchange(self)
+        else:
+            self.upstream_failed(Failure.BAD_RESPONSE, reason, retry=False)
+
+    def on_upstream_lost(self, exc: Exception | None) -> None:
+        conn, self.conn = self.conn, None
+        self._done_with_endpoint()
+        if self.response_started:
+            self.reason = "upstream closed mid-response"
+            self.session.abort_exchange(self)
+            return
+        stale = conn is not None and conn.requests > 1 and not conn.received
+        if stale and not self.fresh_retry_used and self._may_resend():
+            # RFC 9112 §9.3.1: a pooled connection closed by the upstream before our request
+            # reached it; try once more on a new connection to the same endpoint.
+            self.fresh_retry_used = True
+            self.attempts -= 1
+            self.tried = self.tried[:-1]
+            self._retry()
+            return
+        self.upstream_failed(Failure.RESET, str(exc) if exc else "connection closed")
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def on_upstream_pause_writing(self) -> None:
+        self.session.pause(PAUSE_UPSTREAM_FULL)
+
+    def on_upstream_resume_writing(self) -> None:
+        self.session.resume(PAUSE_UPSTREAM_FULL)
+
+    # -- failures and retries ---------------------------------------------------------------
+
+    def _done_with_endpoint(self) -> None:
+        endpoint = self.endpoint
+        if endpoint is not None and self.sent:
+            endpoint.active_requests -= 1
+            endpoint.total_requests += 1
+            self.sent = False
+
+    def _may_resend(self) -> bool:
+        return self.head.method in IDEMPOTENT_METHODS and self.replayable and self.request_done
+
+    def upstream_failed(self, failure: Failure, detail: str, retry: bool = True) -> None:
+        cluster = self.cluster
+        assert cluster is not None
+        safe = failure.connect_stage or (failure is Failure.RESET and self._may_resend())
+        self.reason = f"{failure.text}: {detail}" if detail else failure.text
+        if retry and safe and self.attempts <= cluster.max_retries:
+            self.last_failure = failure
+            self.session.listener.stats.upstream_retries += 1
+            self._retry()
+            return
+        self.fail_local(failure)
+
+    def _retry(self) -> None:
+        self.sent = False
+        self.attempt()
+
+    def on_timeout(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+        self._done_with_endpoint()
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+            self.connect_task = None
+        if self.response_started:
+            self.reason = "upstream timeout mid-response"
+            self.session.abort_exchange(self)
+        else:
+            self.reason = Failure.TIMEOUT.text
+            self.fail_local(Failure.TIMEOUT)
+
+    def fail_local(self, failure: Failure) -> None:
+        session = self.session
+        session.listener.stats.local_failures[failure.name] += 1
+        if not self.reason:
+            self.reason = failure.text
+        self.status = failure.status
+        keep = self.keep_client and self.request_done and not session.listener.closing
+        self.keep_client = keep
+        body = failure.text.encode() + b"\n"
+        data = simple_response(
+            failure.status,
+            body,
+            close=not keep,
+            extra=[(b"x-meshlb-reason", failure.name.lower().encode())],
+        )
+        self.bytes_out += len(data)
+        session.write(data)
+        session.exchange_done(self, session.now())
+
+    def cancel(self) -> None:
+        """The client went away: release everything this exchange holds."""
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+            self.connect_task = None
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+        self._done_with_endpoint()
+
+
+class HttpSession(asyncio.Protocol):
+    """One downstream HTTP/1.1 connection."""
+
+    __slots__ = (
+        "listener",
+        "transport",
+        "parser",
+        "client_ip",
+        "current",
+        "reading",
+        "queue",
+        "paused",
+        "closed",
+        "deadline",
+        "deadline_kind",
+        "loop",
+        "_write_paused",
+        "pending_error",
+        "out",
+        "got_bytes",
+    )
+
+    def __init__(self, listener: ListenerContext) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.parser = make_request_parser(listener.codec, self, listener.limits)
+        self.client_ip = b"-"
+        self.current: Exchange | None = None
+        self.reading: Exchange | None = None  # the exchange whose request is being parsed
+        self.queue: deque[Exchange] = deque()
+        self.paused = 0
+        self.closed = False
+        self.deadline = 0.0
+        self.deadline_kind = 0
+        self.loop = asyncio.get_running_loop()
+        self._write_paused = False
+        self.pending_error = b""
+        self.got_bytes = False  # bytes of a next request arrived since the last response
+        self.out: list[bytes] = []  # response bytes parsed from one upstream read, sent at once
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client_ip = str(peer[0]).encode()
+        listener = self.listener
+        listener.sessions.add(self)
+        listener.stats.downstream_connections_total += 1
+        listener.stats.downstream_connections_active += 1
+        self.set_deadline(HEADER, self.now() + listener.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        if self.deadline_kind == IDLE:
+            self.set_deadline(HEADER, self.now() + self.listener.header_timeout)
+        self.parser.feed(data)
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        # Half-close: finish the response in flight, then close (RFC 9112 §9.6).
+        if self.current is None:
+            self.close()
+            return False
+        self.queue.clear()
+        if self.current is not None:
+            self.current.keep_client = False
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        listener = self.listener
+        listener.sessions.discard(self)
+        listener.stats.downstream_connections_active -= 1
+        if self.current is not None:
+            self.current.cancel()
+            self.current = None
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self.current is not None and self.current.conn is not None:
+            self.current.conn.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self.current is not None and self.current.conn is not None:
+            self.current.conn.resume_reading()
+
+    # -- request parser sink ----------------------------------------------------------------
+
+    def on_request_head(self, head: RequestHead) -> None:
+        listener = self.listener
+        listener.stats.requests_total += 1
+        exchange = Exchange(self, head, time.perf_counter())
+        self.reading = exchange
+        if self.current is None:
+            self.current = exchange
+            self.deadline_kind = 0
+            exchange.begin()
+        else:
+            self.queue.append(exchange)
+            if len(self.queue) >= MAX_PIPELINE:
+                self.pause(PAUSE_PIPELINE)
+
+    def on_request_body(self, data: bytes) -> None:
+        if self.reading is not None:
+            self.reading.on_request_body(data)
+
+    def on_request_end(self) -> None:
+        if self.reading is not None:
+            self.reading.on_request_end()
+
+    def on_request_error(self, status: int, reason: str) -> None:
+        """Invalid request: answer `status` and close, after any response in flight."""
+        self.listener.stats.local_failures[f"BAD_REQUEST_{status}"] += 1
+        self.listener.stats.record_response(self.listener.name, "", "", status)
+        data = simple_response(status, reason.encode() + b"\n", close=True)
+        log.debug("rejected request from %s: %d %s", self.client_ip, status, reason)
+        self.queue.clear()
+        self.reading = None
+        if self.current is None:
+            self.write(data)
+            self.close()
+        else:
+            self.current.keep_client = False
+            self.pending_error = data
+
+    # -- used by exchanges ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.out:
+            self.out.append(data)
+            self.flush()
+            return
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def flush(self) -> None:
+        """Send what the last upstream read produced in one write (one syscall, no Nagle gap)."""
+        out = self.out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+
+    def pause(self, reason: int) -> None:
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def set_deadline(self, kind: int, at: float) -> None:
+        self.deadline_kind = kind
+        self.deadline = at
+
+    def exchange_done(self, exchange: Exchange, now: float) -> None:
+        listener = self.listener
+        route = exchange.route
+        cluster_name = exchange.cluster.name if exchange.cluster is not None else ""
+        route_name = route.name if route is not None else ""
+        listener.stats.record_response(listener.name, route_name, cluster_name, exchange.status)
+        if listener.access_log is not None:
+            self._log(exchange, time.perf_counter())
+        if exchange is not self.current:
+            return
+        self.current = None
+        self.got_bytes = bool(self.queue)
+        if self.paused & PAUSE_BUFFERED:
+            self.resume(PAUSE_BUFFERED)
+        if not exchange.keep_client or self.closed:
+            if self.pending_error:
+                self.write(self.pending_error)
+            self.close()
+            return
+        if self.queue:
+            self.current = nxt = self.queue.popleft()
+            self.resume(PAUSE_PIPELINE)
+            nxt.begin()
+            return
+        if listener.closing:
+            self.close()
+            return
+        self.set_deadline(IDLE, now + listener.idle_timeout)
+
+    def abort_exchange(self, exchange: Exchange) -> None:
+        """A response broke after bytes went to the client: the client must see it broken."""
+        listener = self.listener
+        listener.stats.local_failures["UPSTREAM_ABORTED"] += 1
+        exchange.status = exchange.status or 502
+        if listener.access_log is not None:
+            self._log(exchange, time.perf_counter())
+        log.info("aborting client connection: %s", exchange.reason)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def on_deadline(self, now: float) -> None:
+        kind = self.deadline_kind
+        self.deadline = 0.0
+        if kind == UPSTREAM and self.current is not None:
+            self.current.on_timeout()
+        elif kind == HEADER:
+            if self.current is None and not self.got_bytes:
+                self.close()  # nothing was sent: a silent idle connection
+                return
+            data = simple_response(408, b"request header timeout\n", close=True)
+            self.listener.stats.local_failures["REQUEST_TIMEOUT"] += 1
+            self.write(data)
+            self.close()
+        elif kind in (IDLE, DRAIN):
+            self.close()
+
+    def close(self) -> None:
+        self.flush()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: idle connections close now, busy ones after their response."""
+        if self.current is None:
+            self.close()
+
+    def _log(self, exchange: Exchange, now: float) -> None:
+        head = exchange.head
+        access_log = self.listener.access_log
+        assert access_log is not None
+        access_log.write(
+            AccessEntry(
+                ts=access_log.now(),
+                listener=self.listener.name,
+                client=self.client_ip.decode(),
+                method=head.method.decode(),
+                path=head.target.decode("latin-1"),
+                status=exchange.status,
+                route=exchange.route.name if exchange.route else "",
+                cluster=exchange.cluster.name if exchange.cluster else "",
+                endpoint=exchange.endpoint.address if exchange.endpoint else "",
+                bytes_in=exchange.body_size,
+                bytes_out=exchange.bytes_out,
+                duration_ms=round((now - exchange.start) * 1000, 3),
+                upstream_ms=round((now - exchange.upstream_start) * 1000, 3)
+                if exchange.upstream_start
+                else 0.0,
+                attempts=exchange.attempts,
+                request_id=(exchange.request_id or b"").decode("latin-1"),
+                reason=exchange.reason if exchange.status >= 400 else "",
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"<HttpSession {self.client_ip.decode()} queued={len(self.queue)}>"

@@ -1,0 +1,76 @@
+"""Per-listener state shared by its sessions, prepared once at config load."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from meshlb.accesslog import AccessLog
+from meshlb.config.schema import ListenerConfig
+from meshlb.protocol.messages import H1Limits
+from meshlb.routing import Router
+from meshlb.stats import Stats
+
+if TYPE_CHECKING:
+    from meshlb.cluster.cluster import Cluster
+    from meshlb.proxy.http import HttpSession
+
+
+class ListenerContext:
+    __slots__ = (
+        "name",
+        "config",
+        "router",
+        "limits",
+        "codec",
+        "via",
+        "header_timeout",
+        "idle_timeout",
+        "sessions",
+        "stats",
+        "access_log",
+        "closing",
+        "scheme",
+        "_rid_prefix",
+        "_rid_next",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: ListenerConfig,
+        router: Router[Cluster],
+        stats: Stats,
+        access_log: AccessLog | None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.router = router
+        self.limits = H1Limits(
+            max_header_bytes=config.max_header_bytes,
+            max_headers=config.max_headers,
+            max_target_bytes=config.max_target_bytes,
+            max_body_bytes=config.max_body_bytes,
+            absolute_form=config.absolute_form,
+        )
+        self.codec = config.codec
+        self.via = b"1.1 " + config.via.encode() if config.via else b""
+        self.header_timeout = float(config.header_timeout)
+        self.idle_timeout = float(config.idle_timeout)
+        self.sessions: set[HttpSession] = set()
+        self.stats = stats
+        self.access_log = access_log
+        self.closing = False
+        self.scheme = b"http"
+        self._rid_prefix = os.urandom(6).hex().encode()
+        self._rid_next = 0
+
+    def request_id(self) -> bytes:
+        """A unique id: a random per-process prefix and a counter (cheaper than uuid4)."""
+        self._rid_next += 1
+        return b"%s-%08x" % (self._rid_prefix, self._rid_next)
+
+    def sweep(self, now: float) -> None:
+        for session in list(self.sessions):
+            if session.deadline and session.deadline <= now:
+                session.on_deadline(now)

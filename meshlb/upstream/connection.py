@@ -1,0 +1,166 @@
+"""One keep-alive HTTP/1.1 connection to an upstream endpoint.
+
+The connection parses responses with the llhttp codec and forwards every parser event to the
+exchange that currently owns it; between exchanges it sits idle in its `Pool`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Protocol
+
+from meshlb.model import Endpoint
+from meshlb.protocol import make_response_parser
+from meshlb.protocol.messages import H1Limits, ResponseHead
+
+if TYPE_CHECKING:
+    from meshlb.upstream.pool import Pool
+
+UPSTREAM_LIMITS = H1Limits(max_header_bytes=64 * 1024, max_headers=200)
+WRITE_HIGH_WATER = 256 * 1024
+
+
+class ConnectionOwner(Protocol):
+    """What an exchange implements to receive a response from an upstream connection."""
+
+    def on_response_head(self, head: ResponseHead) -> None: ...
+    def on_response_informational(self, head: ResponseHead) -> None: ...
+    def on_response_body(self, data: bytes) -> None: ...
+    def on_response_end(self) -> None: ...
+    def on_response_error(self, reason: str) -> None: ...
+    def on_upstream_lost(self, exc: Exception | None) -> None: ...
+    def on_upstream_pause_writing(self) -> None: ...
+    def flush(self) -> None: ...
+    def on_upstream_resume_writing(self) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "endpoint",
+        "pool",
+        "transport",
+        "parser",
+        "owner",
+        "closed",
+        "requests",
+        "received",
+        "idle_since",
+    )
+
+    def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
+        self.endpoint = endpoint
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = make_response_parser("llhttp", self, UPSTREAM_LIMITS)
+        self.owner: ConnectionOwner | None = None
+        self.closed = False
+        self.requests = 0  # requests sent on this connection
+        self.received = False  # a byte of the current response arrived
+        self.idle_since = 0.0
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        self.endpoint.active_connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        owner = self.owner
+        if owner is None:
+            # Bytes with no request outstanding: the upstream is confused; never reuse it.
+            self.close()
+            return
+        self.parser.feed(data)
+        owner.flush()
+
+    def eof_received(self) -> bool:
+        if self.owner is not None:
+            self.parser.feed_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.closed = True
+            self.endpoint.active_connections -= 1
+        owner, self.owner = self.owner, None
+        self.pool.forget(self)
+        if owner is not None:
+            owner.on_upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.on_upstream_pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.on_upstream_resume_writing()
+
+    # -- parser sink: forwarded to the owning exchange ---------------------------------------
+
+    def on_response_head(self, head: ResponseHead) -> None:
+        if self.owner is not None:
+            self.owner.on_response_head(head)
+
+    def on_response_informational(self, head: ResponseHead) -> None:
+        if self.owner is not None:
+            self.owner.on_response_informational(head)
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.owner is not None:
+            self.owner.on_response_body(data)
+
+    def on_response_end(self) -> None:
+        if self.owner is not None:
+            self.owner.on_response_end()
+
+    def on_response_error(self, reason: str) -> None:
+        owner, self.owner = self.owner, None
+        self.close()
+        if owner is not None:
+            owner.on_response_error(reason)
+
+    # -- used by exchanges and the pool ------------------------------------------------------
+
+    def send(self, owner: ConnectionOwner, method: bytes, data: bytes) -> None:
+        assert self.transport is not None
+        self.owner = owner
+        self.received = False
+        self.requests += 1
+        self.parser.expect(method)
+        self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.owner = None
+        if not self.closed:
+            self.closed = True
+            self.endpoint.active_connections -= 1
+            if self.transport is not None:
+                self.transport.close()
+            self.pool.forget(self)
+
+    def abort(self) -> None:
+        self.owner = None
+        if not self.closed:
+            self.closed = True
+            self.endpoint.active_connections -= 1
+            if self.transport is not None:
+                self.transport.abort()
+            self.pool.forget(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("active" if self.owner else "idle")
+        return f"<UpstreamConnection {self.endpoint.address} {state} requests={self.requests}>"

@@ -1,0 +1,107 @@
+"""Keep-alive connection pools, one per cluster, keyed by endpoint.
+
+Deciding is synchronous (`take_idle`, `release`, `sweep` return at once); the only
+coroutine is `connect`, run in a task by the caller only when no idle connection exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+
+from meshlb.config.schema import PoolConfig
+from meshlb.errors import Failure
+from meshlb.model import Endpoint
+from meshlb.upstream.connection import UpstreamConnection
+
+
+class ConnectFailed(Exception):
+    def __init__(self, failure: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+
+
+class Pool:
+    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy")
+
+    def __init__(self, cluster: str, config: PoolConfig, connect_timeout: float) -> None:
+        self.cluster = cluster
+        self.config = config
+        self.connect_timeout = connect_timeout
+        self.idle: dict[Endpoint, list[UpstreamConnection]] = {}
+        self.busy: set[UpstreamConnection] = set()
+
+    def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
+        """The most recently used idle connection to `endpoint` (LIFO keeps few conns warm)."""
+        stack = self.idle.get(endpoint)
+        while stack:
+            conn = stack.pop()
+            if not conn.closed:
+                self.busy.add(conn)
+                return conn
+        return None
+
+    def can_open(self, endpoint: Endpoint) -> bool:
+        limit = self.config.max_connections
+        return limit == 0 or endpoint.active_connections < limit
+
+    async def connect(self, endpoint: Endpoint) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: UpstreamConnection(endpoint, self), endpoint.host, endpoint.port
+                )
+        except TimeoutError:
+            raise ConnectFailed(Failure.CONNECT_TIMEOUT, "connect timeout") from None
+        except ConnectionRefusedError as exc:
+            raise ConnectFailed(Failure.CONNECT_REFUSED, str(exc)) from None
+        except (OSError, socket.gaierror) as exc:
+            kind = (
+                Failure.CONNECT_REFUSED
+                if exc.errno == errno.ECONNREFUSED
+                else Failure.CONNECT_ERROR
+            )
+            raise ConnectFailed(kind, str(exc)) from None
+        sock = conn.transport.get_extra_info("socket") if conn.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.busy.add(conn)
+        return conn
+
+    def release(self, conn: UpstreamConnection, now: float) -> None:
+        """Return a connection whose exchange completed cleanly; keep it if there is room."""
+        self.busy.discard(conn)
+        if conn.closed:
+            return
+        conn.owner = None
+        stack = self.idle.setdefault(conn.endpoint, [])
+        if len(stack) >= self.config.max_idle:
+            conn.close()
+            return
+        conn.idle_since = now
+        stack.append(conn)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        self.busy.discard(conn)
+        stack = self.idle.get(conn.endpoint)
+        if stack and conn in stack:
+            stack.remove(conn)
+
+    def sweep(self, now: float) -> None:
+        """Close idle connections older than the idle timeout."""
+        limit = now - self.config.idle_timeout
+        for stack in self.idle.values():
+            while stack and stack[0].idle_since < limit:
+                stack.pop(0).close()
+
+    def close_all(self) -> None:
+        for stack in list(self.idle.values()):
+            for conn in list(stack):
+                conn.close()
+        self.idle.clear()
+
+    def __repr__(self) -> str:
+        idle = sum(len(s) for s in self.idle.values())
+        return f"<Pool {self.cluster} idle={idle} busy={len(self.busy)}>"
