@@ -41,7 +41,7 @@ def build_router(
 
 def bind_socket(address: str, *, reuse_port: bool) -> socket.socket:
     """A listening TCP socket; SO_REUSEPORT lets several worker processes share the port."""
-    host, port = parse_address(address, default_host="0.0.0.0")
+    host, port = parse_address(address, default_host="0.0.0.0", allow_any_port=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

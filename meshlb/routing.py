@@ -8,6 +8,7 @@ names to drop. A route with no conditions matches with a single attribute test.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from meshlb.config.schema import HashKeyConfig, RouteConfig
@@ -46,6 +47,9 @@ class Route(Generic[C]):
         "response_drop",
         "hash_key",
         "listeners",
+        "hash_of",
+        "sticky_cookie",
+        "set_cookie_prefix",
     )
 
     def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
@@ -84,6 +88,15 @@ class Route(Generic[C]):
         self.response_add = _header_pairs(config.response_headers_add)
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
         self.hash_key: HashKeyConfig | None = config.hash_key
+        self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
+        sticky = config.sticky
+        self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None
+        self.set_cookie_prefix = b""
+        if sticky is not None:
+            max_age = f"; Max-Age={int(sticky.ttl)}" if sticky.ttl is not None else ""
+            self.set_cookie_prefix = (
+                f"{sticky.cookie}=%s; Path={sticky.path}{max_age}; HttpOnly".encode()
+            )
 
     def matches(self, head: RequestHead) -> bool:
         if self.unconditional:
@@ -122,6 +135,52 @@ class Route(Generic[C]):
 
     def __repr__(self) -> str:
         return f"<Route {self.name} -> {self.cluster!r}>"
+
+
+HashSource = Callable[[RequestHead, bytes], "bytes | None"]
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def cookie_value(headers: Headers, name: bytes) -> bytes | None:
+    """The value of cookie `name` in the Cookie header(s) (RFC 6265 §5.4 pairs)."""
+    for key, value in headers:
+        if key == b"cookie":
+            for pair in value.split(b";"):
+                k, sep, v = pair.strip().partition(b"=")
+                if sep and k == name:
+                    return v
+    return None
+
+
+def _hash_source(config: HashKeyConfig) -> HashSource:
+    """The function that extracts the bytes to hash for a route, chosen once at load."""
+    if config.header is not None:
+        header = config.header.lower().encode()
+        return lambda head, client_ip: header_value(head.headers, header)
+    if config.cookie is not None:
+        cookie = config.cookie.encode()
+        return lambda head, client_ip: cookie_value(head.headers, cookie)
+    if config.source_ip:
+        return lambda head, client_ip: client_ip
+    if config.path:
+        return lambda head, client_ip: head.target.partition(b"?")[0]
+    assert config.query_parameter is not None
+    param = config.query_parameter.encode()
+
+    def query(head: RequestHead, client_ip: bytes) -> bytes | None:
+        for pair in head.target.partition(b"?")[2].split(b"&"):
+            k, _, v = pair.partition(b"=")
+            if k == param:
+                return v
+        return None
+
+    return query
 
 
 def _host_without_port(host: bytes) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from meshlb import balance
 from meshlb.balance.base import Balancer
+from meshlb.balance.sticky import StickyIndex
 from meshlb.cluster.endpoints import EndpointSet
 from meshlb.config.load import endpoint_list
 from meshlb.config.schema import ClusterConfig
@@ -25,6 +26,7 @@ class Cluster:
         "timeout",
         "max_retries",
         "replay_limit",
+        "sticky",
     )
 
     def __init__(self, name: str, config: ClusterConfig) -> None:
@@ -43,6 +45,7 @@ class Cluster:
         self.max_retries = 1
         self.replay_limit = 64 * 1024
         self.endpoint_set.subscribe(self.balancer.rebuild)
+        self.sticky = StickyIndex()
 
     @property
     def snapshot(self) -> Snapshot:

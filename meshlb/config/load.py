@@ -120,7 +120,7 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
     config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
     listener_names: set[str] = set()
     for i, listener in enumerate(config.listeners):
-        _check_address(listener.address, f"listeners[{i}].address", errors)
+        _check_address(listener.address, f"listeners[{i}].address", errors, listener=True)
         if listener.name:
             if listener.name in listener_names:
                 errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
@@ -140,9 +140,9 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
     return config
 
 
-def _check_address(address: str, path: str, errors: list[str]) -> None:
+def _check_address(address: str, path: str, errors: list[str], listener: bool = False) -> None:
     try:
-        parse_address(address)
+        parse_address(address, allow_any_port=listener)
     except ValueError as exc:
         errors.append(f"{path}: {exc}")
 

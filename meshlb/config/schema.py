@@ -59,6 +59,14 @@ class HashKeyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     query_parameter: str | None = None
 
 
+class StickyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Cookie stickiness: meshlb sets `cookie` to name the endpoint that served the client."""
+
+    cookie: str = "meshlb_sticky"
+    ttl: Duration | None = None  # Max-Age of the cookie; None = a session cookie
+    path: str = "/"
+
+
 class RouteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     cluster: str
     name: str | None = None
@@ -72,6 +80,7 @@ class RouteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     response_headers_remove: list[str] = msgspec.field(default_factory=list)
     hash_key: HashKeyConfig | None = None
     retry: RetryConfig | None = None  # overrides the cluster's retry policy for this route
+    sticky: StickyConfig | None = None
 
 
 class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -62,8 +62,12 @@ class Size(int):
         raise ValueError(f'expected a size like "64KiB" or "1MB", got {value!r}')
 
 
-def parse_address(value: str, *, default_host: str = "") -> tuple[str, int]:
-    """Split "host:port", "[v6]:port" or ":port" into (host, port), checking the port."""
+def parse_address(
+    value: str, *, default_host: str = "", allow_any_port: bool = False
+) -> tuple[str, int]:
+    """Split "host:port", "[v6]:port" or ":port" into (host, port), checking the port.
+
+    `allow_any_port` admits port 0 (the kernel picks one), for listeners."""
     value = value.strip()
     if value.startswith("["):
         end = value.find("]")
@@ -79,6 +83,6 @@ def parse_address(value: str, *, default_host: str = "") -> tuple[str, int]:
     if not port_text.isdigit():
         raise ValueError(f"port {port_text!r} is not a number")
     port = int(port_text)
-    if not 0 < port < 65536:
+    if not (0 if allow_any_port else 1) <= port < 65536:
         raise ValueError(f"port {port} out of range")
     return host or default_host, port

@@ -28,6 +28,8 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from meshlb.accesslog import AccessEntry
+from meshlb.balance import cookie_value as sticky_value
+from meshlb.balance import hash_key
 from meshlb.cluster.cluster import IDEMPOTENT_METHODS, Cluster
 from meshlb.errors import Failure
 from meshlb.model import Endpoint, PickContext
@@ -40,7 +42,7 @@ from meshlb.protocol.serialize import (
     simple_response,
     status_line,
 )
-from meshlb.routing import Route
+from meshlb.routing import Route, cookie_value
 from meshlb.upstream.connection import UpstreamConnection
 from meshlb.upstream.pool import ConnectFailed
 
@@ -97,6 +99,7 @@ class Exchange:
         "upstream_keep",
         "request_id",
         "last_failure",
+        "set_cookie",
     )
 
     def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
@@ -129,6 +132,7 @@ class Exchange:
         self.upstream_keep = False
         self.request_id = head.request_id
         self.last_failure: Failure | None = None
+        self.set_cookie = b""
 
     # -- request side -----------------------------------------------------------------------
 
@@ -184,7 +188,18 @@ class Exchange:
         assert cluster is not None
         session = self.session
         self.attempts += 1
-        endpoint = cluster.pick(PickContext(tried=self.tried, now=session.now()))
+        ctx = PickContext(None, self.tried, session.now())
+        route = self.route
+        assert route is not None
+        endpoint = None
+        if route.hash_of is not None:
+            source = route.hash_of(self.head, session.client_ip)
+            if source is not None:
+                ctx.hash_key = hash_key(source)
+        if route.sticky_cookie is not None:
+            endpoint = self._sticky_endpoint(route, cluster, ctx)
+        else:
+            endpoint = cluster.pick(ctx)
         if endpoint is None:
             # On a retry with no other endpoint left, the client hears the last failure.
             self.fail_local(self.last_failure or Failure.NO_ENDPOINT)
@@ -201,7 +216,26 @@ class Exchange:
         task.add_done_callback(self._connected)
         self.connect_task = task
 
+    def _sticky_endpoint(
+        self, route: Route[Cluster], cluster: Cluster, ctx: PickContext
+    ) -> Endpoint | None:
+        value = cookie_value(self.head.headers, route.sticky_cookie or b"")
+        if value is not None:
+            endpoint = cluster.sticky.find(value.decode("latin-1"), ctx, cluster.snapshot)
+            if endpoint is not None:
+                return endpoint
+        endpoint = cluster.pick(ctx)
+        if endpoint is not None:
+            self.set_cookie = route.set_cookie_prefix % sticky_value(endpoint).encode()
+        return endpoint
+
     def _connected(self, task: asyncio.Task[UpstreamConnection]) -> None:
+        try:
+            self._on_connected(task)
+        except Exception:
+            self.session.internal_error()
+
+    def _on_connected(self, task: asyncio.Task[UpstreamConnection]) -> None:
         self.connect_task = None
         if task.cancelled():
             return
@@ -218,6 +252,9 @@ class Exchange:
         self.send(task.result())
 
     def send(self, conn: UpstreamConnection) -> None:
+        if conn.closed:
+            self.upstream_failed(Failure.CONNECT_ERROR, "connection closed before use")
+            return
         self.conn = conn
         self.sent = True
         assert self.endpoint is not None
@@ -296,6 +333,8 @@ class Exchange:
                 parts.append(b"%s: %s\r\n" % pair)
         for pair in route.response_add:
             parts.append(b"%s: %s\r\n" % pair)
+        if self.set_cookie:
+            parts.append(b"set-cookie: %s\r\n" % self.set_cookie)
         if head.content_length is not None:
             parts.append(b"content-length: %d\r\n" % head.content_length)
         elif self.no_body or head.status in NO_BODY_STATUS:
@@ -370,6 +409,11 @@ class Exchange:
 
     def flush(self) -> None:
         self.session.flush()
+
+    def on_internal_error(self) -> None:
+        self.conn = None
+        self._done_with_endpoint()
+        self.session.internal_error()
 
     def on_upstream_pause_writing(self) -> None:
         self.session.pause(PAUSE_UPSTREAM_FULL)
@@ -514,7 +558,25 @@ class HttpSession(asyncio.Protocol):
         self.got_bytes = True
         if self.deadline_kind == IDLE:
             self.set_deadline(HEADER, self.now() + self.listener.header_timeout)
-        self.parser.feed(data)
+        try:
+            self.parser.feed(data)
+        except Exception:
+            self.internal_error()
+
+    def internal_error(self) -> None:
+        """A bug must cost one connection, never the worker: answer 500 if we still can."""
+        log.exception("internal error on a connection from %s", self.client_ip.decode())
+        self.listener.stats.local_failures["INTERNAL_ERROR"] += 1
+        current, self.current = self.current, None
+        if current is not None:
+            current.cancel()
+            if current.response_started:
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+        self.out.clear()
+        self.write(simple_response(500, b"internal error\n", close=True))
+        self.close()
 
     def eof_received(self) -> bool:
         self.parser.feed_eof()

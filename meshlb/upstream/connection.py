@@ -7,6 +7,7 @@ exchange that currently owns it; between exchanges it sits idle in its `Pool`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 from meshlb.model import Endpoint
@@ -15,6 +16,8 @@ from meshlb.protocol.messages import H1Limits, ResponseHead
 
 if TYPE_CHECKING:
     from meshlb.upstream.pool import Pool
+
+log = logging.getLogger("meshlb.upstream")
 
 UPSTREAM_LIMITS = H1Limits(max_header_bytes=64 * 1024, max_headers=200)
 WRITE_HIGH_WATER = 256 * 1024
@@ -31,6 +34,7 @@ class ConnectionOwner(Protocol):
     def on_upstream_lost(self, exc: Exception | None) -> None: ...
     def on_upstream_pause_writing(self) -> None: ...
     def flush(self) -> None: ...
+    def on_internal_error(self) -> None: ...
     def on_upstream_resume_writing(self) -> None: ...
 
 
@@ -72,12 +76,19 @@ class UpstreamConnection(asyncio.Protocol):
             # Bytes with no request outstanding: the upstream is confused; never reuse it.
             self.close()
             return
-        self.parser.feed(data)
-        owner.flush()
+        try:
+            self.parser.feed(data)
+            owner.flush()
+        except Exception:
+            log.exception("internal error handling a response from %s", self.endpoint.address)
+            self.abort()
+            owner.on_internal_error()
 
     def eof_received(self) -> bool:
-        if self.owner is not None:
+        owner = self.owner
+        if owner is not None:
             self.parser.feed_eof()
+            owner.flush()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -93,10 +93,16 @@ def start_meshlb() -> Iterator:
         m.stop()
 
 
+@pytest.fixture(params=["llhttp", "h11"])
+def codec(request: pytest.FixtureRequest) -> str:
+    """Both HTTP/1.1 codecs run the same end-to-end suite."""
+    return str(request.param)
+
+
 @pytest.fixture
-def proxy(start_meshlb, backends) -> Meshlb:
+def proxy(start_meshlb, backends, codec: str) -> Meshlb:
     """meshlb in quick mode in front of the three backends."""
-    args = ["run", "--listen", "AUTO"]
+    args = ["run", "--listen", "AUTO", "--codec", codec]
     for b in backends:
         args += ["--upstream", b.address]
     return start_meshlb(*args)
