@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 
 from meshlb.model import Endpoint
@@ -53,20 +53,21 @@ def normalised_shares(
 
 
 def bounded_choice(
-    owners: Sequence[Endpoint],
+    owner_at: Callable[[int], Endpoint],
+    size: int,
     start: int,
     shares: Mapping[Endpoint, float],
     factor: int,
 ) -> Endpoint:
-    """The first endpoint from `owners[start]` onwards (wrapping) that has a free slot."""
+    """The first endpoint from position `start` of a ring or table of `size` positions
+    onwards (wrapping) that has a free slot; `owner_at(i)` is the owner of position i."""
     active_total = sum(map(_active_requests, shares))
     total_slots = ((active_total + 1) * factor + 99) // 100
-    size = len(owners)
     seen: set[Endpoint] = set()
-    best = owners[start]
+    best = owner_at(start)
     best_load = math.inf
     for step in range(size):
-        endpoint = owners[(start + step) % size]
+        endpoint = owner_at((start + step) % size)
         if endpoint in seen:
             continue
         seen.add(endpoint)

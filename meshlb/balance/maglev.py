@@ -102,7 +102,9 @@ class Maglev:
         except IndexError:  # empty table
             return None
         if self._factor and endpoint.active_requests:
-            return bounded_choice(self._table, slot, self._shares, self._factor)
+            return bounded_choice(
+                self._table.__getitem__, self._size, slot, self._shares, self._factor
+            )
         return endpoint
 
     def __repr__(self) -> str:
