@@ -143,7 +143,7 @@ def run_wrk(url: str, *, seconds: float, connections: int = 64, cpus: str = "1")
             "wrk",
             "-t1",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{seconds:g}s",
             "--latency",
             url,
         ],

@@ -175,6 +175,8 @@ class Exchange:
         if head.request_id is None:
             self.request_id = ctx.request_id()
             parts.append(b"x-request-id: %s\r\n" % self.request_id)
+        if head.upgrade is not None:
+            parts.append(b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade)
         if head.chunked:
             parts.append(b"transfer-encoding: chunked\r\n\r\n")
         elif head.content_length is not None:
@@ -320,6 +322,9 @@ class Exchange:
         self.response_started = True
         self.status = head.status
         self.upstream_keep = head.keep_alive
+        if head.status == 101 and self.head.upgrade is not None and self.conn is not None:
+            self._switch_protocols(head)
+            return
         session.set_deadline(UPSTREAM, session.now() + self.timeout)
         keep = self.keep_client and not session.listener.closing
         parts = [status_line(head.status, head.reason)]
@@ -358,6 +363,33 @@ class Exchange:
         self.bytes_out += len(data)
         session.out.append(data)
 
+    def _switch_protocols(self, head: ResponseHead) -> None:
+        """101: forward the head, then both connections become one byte pipe (RFC 9110 §7.8)."""
+        assert self.conn is not None and self.route is not None
+        parts = [status_line(101, head.reason)]
+        for pair in head.headers:
+            parts.append(b"%s: %s\r\n" % pair)
+        parts.append(b"connection: upgrade\r\n\r\n")
+        self.session.out.append(b"".join(parts))
+        self.session.deadline = 0.0
+        self.conn.switching = True
+
+    def on_tunnel_open(self, upstream_held: bytes) -> None:
+        """Called by the upstream connection once its parser let go of the stream."""
+        session = self.session
+        conn = self.conn
+        assert conn is not None
+        session.tunnel = conn
+        if upstream_held:
+            session.write(upstream_held)
+        client_held = session.parser.detach()
+        if client_held:
+            conn.write(client_held)
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.session.write(data)
+
     def on_response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)
         session = self.session
@@ -366,6 +398,8 @@ class Exchange:
 
     def on_response_end(self) -> None:
         session = self.session
+        if session.tunnel is not None or (self.conn is not None and self.conn.switching):
+            return  # the end of a 101 head: the connection now carries another protocol
         if self.chunked_out:
             session.out.append(LAST_CHUNK)
         conn = self.conn
@@ -392,6 +426,9 @@ class Exchange:
     def on_upstream_lost(self, exc: Exception | None) -> None:
         conn, self.conn = self.conn, None
         self._done_with_endpoint()
+        if self.session.tunnel is not None:
+            self.session.close()
+            return
         if self.response_started:
             self.reason = "upstream closed mid-response"
             self.session.abort_exchange(self)
@@ -514,6 +551,7 @@ class HttpSession(asyncio.Protocol):
         "pending_error",
         "out",
         "got_bytes",
+        "tunnel",
     )
 
     def __init__(self, listener: ListenerContext) -> None:
@@ -531,6 +569,7 @@ class HttpSession(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self._write_paused = False
         self.pending_error = b""
+        self.tunnel: UpstreamConnection | None = None  # set once an upgrade switched protocols
         self.got_bytes = False  # bytes of a next request arrived since the last response
         self.out: list[bytes] = []  # response bytes parsed from one upstream read, sent at once
 
@@ -555,6 +594,9 @@ class HttpSession(asyncio.Protocol):
         self.set_deadline(HEADER, self.now() + listener.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
         self.got_bytes = True
         if self.deadline_kind == IDLE:
             self.set_deadline(HEADER, self.now() + self.listener.header_timeout)
@@ -715,6 +757,8 @@ class HttpSession(asyncio.Protocol):
             self.close()
             return
         self.set_deadline(IDLE, now + listener.idle_timeout)
+        if exchange.head.upgrade is not None:
+            self.parser.resume()  # the upgrade was refused: held bytes are HTTP/1.1 again
 
     def abort_exchange(self, exchange: Exchange) -> None:
         """A response broke after bytes went to the client: the client must see it broken."""

@@ -34,6 +34,8 @@ class ConnectionOwner(Protocol):
     def on_upstream_lost(self, exc: Exception | None) -> None: ...
     def on_upstream_pause_writing(self) -> None: ...
     def flush(self) -> None: ...
+    def on_tunnel_open(self, upstream_held: bytes) -> None: ...
+    def on_tunnel_data(self, data: bytes) -> None: ...
     def on_internal_error(self) -> None: ...
     def on_upstream_resume_writing(self) -> None: ...
 
@@ -49,6 +51,8 @@ class UpstreamConnection(asyncio.Protocol):
         "requests",
         "received",
         "idle_since",
+        "switching",
+        "tunnel",
     )
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
@@ -61,6 +65,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests = 0  # requests sent on this connection
         self.received = False  # a byte of the current response arrived
         self.idle_since = 0.0
+        self.switching = False  # a 101 was parsed; the parser lets go after this read
+        self.tunnel = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -76,9 +82,16 @@ class UpstreamConnection(asyncio.Protocol):
             # Bytes with no request outstanding: the upstream is confused; never reuse it.
             self.close()
             return
+        if self.tunnel:
+            owner.on_tunnel_data(data)
+            return
         try:
             self.parser.feed(data)
             owner.flush()
+            if self.switching:
+                self.switching = False
+                self.tunnel = True
+                owner.on_tunnel_open(self.parser.detach())
         except Exception:
             log.exception("internal error handling a response from %s", self.endpoint.address)
             self.abort()

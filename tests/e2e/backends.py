@@ -9,6 +9,7 @@ according to its path:
   /status/<code>       that status
   /echo                the request body back (counts bytes as it streams)
   /headers             the request head as the backend saw it, as JSON
+  /upgrade             101 to an echo protocol that answers every read in upper case
   anything else        a small JSON body naming the backend
 """
 
@@ -58,6 +59,7 @@ class _Handler(asyncio.Protocol):
         self.paused = False
         self.queue: list[tuple[SeenRequest, bool]] = []
         self.busy = False
+        self.echoing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -66,8 +68,14 @@ class _Handler(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.state.raw += data[:4096]
+        if self.echoing:  # after a 101: a raw echo protocol
+            self.transport.write(data.upper())  # type: ignore[union-attr]
+            return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # The request was complete; a refused upgrade continues as HTTP/1.1.
+            self.parser = httptools.HttpRequestParser(self)
         except httptools.HttpParserError:
             self.transport.close()  # type: ignore[union-attr]
 
@@ -107,6 +115,13 @@ class _Handler(asyncio.Protocol):
         parts = path.strip("/").split("/")
         conn = b"" if keep else b"connection: close\r\n"
         name = self.state.name.encode()
+        if parts[0] == "upgrade" and req.header("upgrade"):
+            t.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n\r\n"
+                % req.header("upgrade").encode()  # type: ignore[union-attr]
+            )
+            self.echoing = True
+            return
         if parts[0] == "delay":
             await asyncio.sleep(int(parts[1]) / 1000)
         if parts[0] in ("bytes", "chunked", "close"):

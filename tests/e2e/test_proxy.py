@@ -252,3 +252,30 @@ def test_graceful_shutdown_finishes_in_flight_requests(proxy: Meshlb) -> None:
     assert code == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(proxy.url + "/after")
+
+
+def test_upgrade_switches_to_a_byte_pipe(proxy: Meshlb) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(
+            b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert b"upgrade: echo" in head.lower()
+        s.sendall(b"hello tunnel")
+        got = head.split(b"\r\n\r\n", 1)[1]
+        while len(got) < 12:
+            got += s.recv(4096)
+        assert got == b"HELLO TUNNEL"
+
+
+def test_a_refused_upgrade_keeps_http(proxy: Meshlb) -> None:
+    reply = raw_exchange(
+        proxy.port,
+        b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert reply.count(b"HTTP/1.1 200 ") == 2
+    assert b'"/second"' in reply
