@@ -48,7 +48,8 @@ from meshlb.model import Endpoint, PickContext, Snapshot
 VNODES_PER_WEIGHT = 256
 OWNER_BITS = 20  # a ring entry's low bits name its endpoint: up to 2**20 endpoints
 OWNER_MASK = (1 << OWNER_BITS) - 1
-POSITION_MASK = ((1 << 64) - 1) ^ OWNER_MASK
+_MASK64 = (1 << 64) - 1
+POSITION_MASK = _MASK64 ^ OWNER_MASK
 
 
 def vnode_counts(weights: Sequence[int], min_size: int, max_size: int) -> list[int]:
@@ -85,6 +86,8 @@ class RingHash:
         self._endpoints: list[Endpoint] = []
         self._weights: list[int] = []
         self._ring: list[int] = []
+        self._shift = 64
+        self._starts = [0, 0]
         self._shares: dict[Endpoint, float] = {}
 
     def rebuild(self, snapshot: Snapshot) -> None:
@@ -104,6 +107,7 @@ class RingHash:
                 )
             ring.sort()
             self._ring = ring
+            self._index_ring()
             self._shares = normalised_shares(endpoints, weights)
             self._endpoints, self._weights = endpoints, weights
         self._snapshot = snapshot
@@ -114,8 +118,11 @@ class RingHash:
         key = ctx.hash_key
         if key is None:
             key = self._random_key(64)
+        key &= _MASK64  # a caller's negative or oversized key still lands on the ring
         ring = self._ring
-        i = bisect_left(ring, key)
+        bucket = key >> self._shift
+        starts = self._starts
+        i = bisect_left(ring, key, starts[bucket], starts[bucket + 1])
         if i == len(ring):
             if not ring:
                 return None
@@ -124,6 +131,18 @@ class RingHash:
         if self._factor and endpoint.active_requests:
             return bounded_choice(self._owner_at, len(ring), i, self._shares, self._factor)
         return endpoint
+
+    def _index_ring(self) -> None:
+        """Bucket the ring by the top bits of the position, about four entries per bucket.
+
+        A binary search over a whole ring of 256,000 entries costs ~1 us in CPython, mostly
+        cache misses on the int objects; within one bucket it is two or three compares.
+        """
+        ring = self._ring
+        bits = max(0, len(ring).bit_length() - 2)
+        self._shift = 64 - bits
+        self._starts = [bisect_left(ring, b << self._shift) for b in range(1 << bits)]
+        self._starts.append(len(ring))
 
     def _owner_at(self, i: int) -> Endpoint:
         return self._endpoints[self._ring[i] & OWNER_MASK]
