@@ -10,6 +10,7 @@ import pytest
 from meshlb.balance import BalancerOptions, observer
 from meshlb.balance.ewma import PeakEwma
 from meshlb.balance.round_robin import RoundRobin
+from meshlb.model import PickContext
 
 from .support import endpoints, pick_counts, simulate, snapshot
 
@@ -57,6 +58,23 @@ def test_the_cheaper_of_two_candidates_wins() -> None:
     balancer.observe(eps[1], 0.010, T0)
     counts = pick_counts(balancer, snapshot(eps), 8000)
     assert counts[eps[0]] == pytest.approx(2000, rel=0.1)  # only when drawn twice: 1/4
+
+
+def test_a_slow_endpoint_is_avoided_then_probed_again_once_its_estimate_decays() -> None:
+    eps = endpoints(2)
+    balancer = PeakEwma(BalancerOptions(ewma_decay=10.0), rng=random.Random(4))
+    snap = snapshot(eps)
+    balancer.observe(eps[0], 1.000, T0)
+    balancer.observe(eps[1], 0.050, T0)
+
+    def share_of_slow(now: float) -> float:
+        picks = [balancer.pick(PickContext(now=now), snap) for _ in range(4000)]
+        return picks.count(eps[0]) / 4000
+
+    assert share_of_slow(T0 + 1.0) == pytest.approx(0.25, abs=0.03)  # only if drawn twice
+    balancer.observe(eps[1], 0.050, T0 + 59.0)  # the fast one keeps answering
+    # 60 s later the slow one's estimate is 1.0 * e**-6 = 2.5 ms, below the fast one's 50 ms.
+    assert share_of_slow(T0 + 60.0) == pytest.approx(0.75, abs=0.03)
 
 
 def test_without_samples_picks_follow_the_weights() -> None:
