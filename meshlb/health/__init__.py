@@ -8,17 +8,23 @@ Everything here writes endpoint state only through `meshlb.cluster.endpoints.End
 import meshlb.config  # noqa: F401  isort: skip
 from meshlb.health.checker import HealthChecker
 from meshlb.health.config import HealthCheckConfig, OutlierConfig
+from meshlb.health.outcome import Fault, fault_of
+from meshlb.health.outlier import OutlierDetector, Verdict
 from meshlb.health.probes import Probe, ProbeResult, known_kinds, register
 from meshlb.health.risefall import RiseFall, check_delay
 
 __all__ = [
+    "Fault",
     "HealthCheckConfig",
     "HealthChecker",
     "OutlierConfig",
+    "OutlierDetector",
     "Probe",
     "ProbeResult",
     "RiseFall",
+    "Verdict",
     "check_delay",
+    "fault_of",
     "known_kinds",
     "register",
 ]
