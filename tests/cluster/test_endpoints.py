@@ -141,10 +141,10 @@ def test_losing_most_endpoints_puts_the_cluster_in_panic() -> None:
 
 
 def test_the_ejection_cap_keeps_half_the_cluster() -> None:
-    es, eps, seen, _ = make(n=4)
+    es, eps, seen, _ = make(n=5)
     for e in eps:
         eject(es, e, 1000.0)
-    assert len(seen[-1].eligible) == 2
+    assert len(seen[-1].eligible) == 3 and not seen[-1].panic
     assert es.outlier is not None and es.outlier.refused_by_cap > 0
 
 
@@ -201,7 +201,7 @@ def test_the_outlier_interval_runs_from_tick() -> None:
 
 
 def test_describe_shows_flags_and_reasons() -> None:
-    es, eps, _, _ = make(slow_start_window=10.0)
+    es, eps, _, _ = make(n=4, slow_start_window=10.0)
     eject(es, eps[0], 1000.0)
     es.set_draining(eps[1], True, "maintenance", 1000.0)
     es.set_active_health(eps[2], False, "down", 1000.0)

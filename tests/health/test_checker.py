@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from meshlb.balance.options import BalancerOptions
 from meshlb.cluster.endpoints import EndpointSet
 from meshlb.config.units import Duration
 from meshlb.health.checker import HealthChecker
@@ -35,7 +36,7 @@ def servers() -> Iterator[list[FaultThread]]:
 
 def endpoint_set(servers: list[FaultThread]) -> EndpointSet:
     eps = [Endpoint("web", "127.0.0.1", s.port) for s in servers]
-    return EndpointSet("web", eps)
+    return EndpointSet("web", eps, options=BalancerOptions(panic_threshold=0.0))
 
 
 async def until(condition: Callable[[], bool], timeout: float = 3.0) -> float:
@@ -103,7 +104,7 @@ def test_initial_state_unhealthy_waits_for_the_first_passing_check(
         await checker.start()
         try:
             assert not any(e.healthy for e in es.endpoints)
-            assert es.snapshot.panic  # nothing known healthy: every endpoint is tried
+            assert es.snapshot.eligible == ()
             took = await until(lambda: all(e.healthy for e in es.endpoints))
             assert took < 0.5  # one success, within the first jitter window, is enough
         finally:
