@@ -48,10 +48,16 @@ def is_gateway_failure(outcome: int) -> bool:
     return 502 <= outcome <= 504 or (outcome < 0 and outcome != Fault.CANCELLED)
 
 
+_WORDS = {
+    Fault.CONNECT: "connect failure",
+    Fault.RESET: "reset",
+    Fault.TIMEOUT: "timeout",
+    Fault.REFUSED_STREAM: "refused stream",
+    Fault.PROTOCOL: "invalid response",
+    Fault.CANCELLED: "cancelled",
+}
+
+
 def describe(outcome: int) -> str:
     """`"503"`, `"connect failure"`: for logs and ejection reasons."""
-    if outcome > 0:
-        return str(outcome)
-    return Fault(outcome).name.lower().replace("_", " ") + (
-        " failure" if outcome == Fault.CONNECT else ""
-    )
+    return str(outcome) if outcome > 0 else _WORDS[Fault(outcome)]
