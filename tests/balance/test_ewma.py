@@ -31,6 +31,9 @@ def test_a_slower_sample_replaces_the_estimate_at_once() -> None:
     balancer.observe(e, 0.010, T0)
     balancer.observe(e, 0.500, T0 + 0.001)
     assert balancer.cost(e, T0 + 0.001) == pytest.approx(0.500)
+    balancer.observe(e, 0.010, T0 + 100.0)  # decayed back to ~10 ms
+    balancer.observe(e, 0.011, T0 + 100.001)  # even a little slower is a new peak
+    assert balancer.cost(e, T0 + 100.001) == pytest.approx(0.011)
 
 
 def test_a_faster_sample_is_mixed_in_by_elapsed_time() -> None:

@@ -127,6 +127,18 @@ def test_slow_start_is_off_by_default_and_for_unknown_healthy_since() -> None:
     assert build(eps, now=10.0, slow_start_window=60.0).weights == (1.0, 1.0)
 
 
+def test_in_panic_only_really_healthy_endpoints_ramp() -> None:
+    eps = endpoints(4)
+    for e in eps:
+        e.healthy_since = NOW - 6.0
+    eps[1].healthy = False
+    eps[2].healthy = False
+    eps[3].ejected_until = NOW + 10.0
+    snap = build(eps, slow_start_window=60.0)
+    assert snap.panic
+    assert snap.weights == (pytest.approx(0.1), 1.0, 1.0, 1.0)
+
+
 def test_slow_start_changes_the_weight_a_balancer_sees() -> None:
     eps = endpoints(2)
     eps[1].healthy_since = NOW
