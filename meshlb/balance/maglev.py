@@ -9,15 +9,20 @@ a third of that weight every third round (Envoy's weighted Maglev). A pick is on
 one list read: `table[hash_key % M]`.
 
 Each endpoint ends up with a share of the slots within a fraction of a percent of its weight
-share, and adding or removing one endpoint reassigns its own slots plus a few percent of the
-others' (the preference lists are unchanged, only the turns shift). The price is rebuild
-time: filling M slots costs about M ln M probes, ~0.1-0.3 s for M = 65537 in CPython, versus
-a few ms for a ring. Keep M at least ~100 x the number of endpoints for an even spread.
+share, and adding or removing one endpoint reassigns its own slots plus a fraction of a
+percent of the others' (preference lists are unchanged, only the turns shift: when one of 10
+endpoints leaves, 10.0-10.5 % of keys move). The price is rebuild
+time: filling M slots costs about M ln M probes, 25-75 ms for M = 65537 in CPython whatever
+the number of endpoints (a ring takes ~1 ms at 10 endpoints, ~120 ms at 1,000), and it is
+skipped when the usable membership is unchanged. Keep M at least ~100 x the number of
+endpoints for an even spread.
 
 Optional bounded load (`hash_balance_factor`) walks on through the table from the hashed
 slot (`meshlb.balance.hashing.bounded_choice`).
 
-Use it instead of ring_hash when picks must be cheapest and membership changes are rare.
+Use it for consistent hashing in large clusters, or wherever the pick must be cheapest and
+the spread most even; ring_hash rebuilds faster in small clusters and moves strictly only
+the changed endpoint's keys.
 """
 
 from __future__ import annotations
