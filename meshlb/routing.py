@@ -50,6 +50,7 @@ class Route(Generic[C]):
         "hash_of",
         "sticky_cookie",
         "set_cookie_prefix",
+        "responses",
     )
 
     def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
@@ -88,6 +89,7 @@ class Route(Generic[C]):
         self.response_add = _header_pairs(config.response_headers_add)
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
         self.hash_key: HashKeyConfig | None = config.hash_key
+        self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
         self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
         sticky = config.sticky
         self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None

@@ -27,6 +27,7 @@ class Cluster:
         "max_retries",
         "replay_limit",
         "sticky",
+        "observe",
     )
 
     def __init__(self, name: str, config: ClusterConfig) -> None:
@@ -46,6 +47,7 @@ class Cluster:
         self.replay_limit = 64 * 1024
         self.endpoint_set.subscribe(self.balancer.rebuild)
         self.sticky = StickyIndex()
+        self.observe = balance.observer(self.balancer)  # latency samples, if it wants them
 
     @property
     def snapshot(self) -> Snapshot:

@@ -322,6 +322,11 @@ class Exchange:
         self.response_started = True
         self.status = head.status
         self.upstream_keep = head.keep_alive
+        cluster = self.cluster
+        assert cluster is not None
+        if cluster.observe is not None and self.endpoint is not None:
+            now = time.perf_counter()
+            cluster.observe(self.endpoint, now - self.upstream_start, now)
         if head.status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
             return
@@ -623,7 +628,7 @@ class HttpSession(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.parser.feed_eof()
         # Half-close: finish the response in flight, then close (RFC 9112 §9.6).
-        if self.current is None:
+        if self.current is None or self.tunnel is not None:
             self.close()
             return False
         self.queue.clear()
@@ -680,7 +685,7 @@ class HttpSession(asyncio.Protocol):
     def on_request_error(self, status: int, reason: str) -> None:
         """Invalid request: answer `status` and close, after any response in flight."""
         self.listener.stats.local_failures[f"BAD_REQUEST_{status}"] += 1
-        self.listener.stats.record_response(self.listener.name, "", "", status)
+        self.listener.unrouted[status // 100] += 1
         data = simple_response(status, reason.encode() + b"\n", close=True)
         log.debug("rejected request from %s: %d %s", self.client_ip, status, reason)
         self.queue.clear()
@@ -732,9 +737,9 @@ class HttpSession(asyncio.Protocol):
     def exchange_done(self, exchange: Exchange, now: float) -> None:
         listener = self.listener
         route = exchange.route
-        cluster_name = exchange.cluster.name if exchange.cluster is not None else ""
-        route_name = route.name if route is not None else ""
-        listener.stats.record_response(listener.name, route_name, cluster_name, exchange.status)
+        status = exchange.status
+        counts = route.responses if route is not None else listener.unrouted
+        counts[status // 100 if status < 600 else 5] += 1
         if listener.access_log is not None:
             self._log(exchange, time.perf_counter())
         if exchange is not self.current:
@@ -789,12 +794,14 @@ class HttpSession(asyncio.Protocol):
 
     def close(self) -> None:
         self.flush()
+        if self.tunnel is not None:
+            self.tunnel.close()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def shutdown(self) -> None:
         """Graceful shutdown: idle connections close now, busy ones after their response."""
-        if self.current is None:
+        if self.current is None or self.tunnel is not None:
             self.close()
 
     def _log(self, exchange: Exchange, now: float) -> None:

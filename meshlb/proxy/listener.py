@@ -33,6 +33,7 @@ class ListenerContext:
         "scheme",
         "_rid_prefix",
         "_rid_next",
+        "unrouted",
     )
 
     def __init__(
@@ -61,6 +62,7 @@ class ListenerContext:
         self.stats = stats
         self.access_log = access_log
         self.closing = False
+        self.unrouted = [0] * 6  # responses to requests no route took (404, 4xx rejects)
         self.scheme = b"http"
         self._rid_prefix = os.urandom(6).hex().encode()
         self._rid_next = 0
