@@ -52,7 +52,10 @@ class UnknownBalancerError(KeyError, ValueError):
 
 
 class BalancerLoadError(ValueError):
-    """An installed balancer's entry point could not be imported."""
+    """A balancer's entry point could not be imported, or its factory built no balancer.
+
+    A ValueError, so that config validation reports it against the cluster instead of
+    crashing: a broken plugin is a configuration problem of the clusters that name it."""
 
 
 def register(name: str, factory: BalancerFactory) -> None:
@@ -72,7 +75,7 @@ def create(name: str, options: BalancerOptions | None = None) -> Balancer:
         factory = _load(name)
     balancer = factory(options if options is not None else BalancerOptions())
     if not isinstance(balancer, Balancer):
-        raise TypeError(
+        raise BalancerLoadError(
             f"balancer factory for {name!r} returned {balancer!r}, "
             "which lacks rebuild(snapshot) and pick(ctx, snapshot)"
         )
@@ -101,7 +104,9 @@ def _load(name: str) -> BalancerFactory:
             f"balancer {name!r} (entry point {entry_point.value!r}) failed to load: {exc}"
         ) from exc
     if not callable(factory):
-        raise TypeError(f"entry point {entry_point.value!r} for balancer {name!r} is not callable")
+        raise BalancerLoadError(
+            f"entry point {entry_point.value!r} for balancer {name!r} is not callable"
+        )
     _REGISTRY[name] = factory
     return factory
 

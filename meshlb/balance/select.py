@@ -37,8 +37,9 @@ from meshlb.balance.options import BalancerOptions
 from meshlb.model import Endpoint, PickContext, Snapshot
 
 PICK_ATTEMPTS = 4
-"""Picks per request before falling back to a scan (Envoy's default host selection retries
-is 1 extra; more attempts keep the algorithm's choice when a few endpoints are excluded)."""
+"""Picks per request before the fallback scan. Each is cheap and usually lands on an
+acceptable endpoint, so the algorithm keeps deciding while only a few are excluded; the
+bound keeps a request whose every candidate is excluded from spinning."""
 
 SLOW_START_STEPS = 16
 MIN_SLOW_START_STEP = 0.25

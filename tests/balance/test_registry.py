@@ -84,7 +84,7 @@ def test_a_broken_entry_point_says_which_and_why(plugin_installed: Path) -> None
 def test_a_factory_that_returns_no_balancer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(balance, "_REGISTRY", dict(balance._REGISTRY))
     register("nothing", lambda options: object())  # type: ignore[arg-type, return-value]
-    with pytest.raises(TypeError, match="lacks rebuild"):
+    with pytest.raises(BalancerLoadError, match="lacks rebuild"):
         create("nothing")
 
 
