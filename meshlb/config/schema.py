@@ -98,9 +98,18 @@ class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     via: str = "meshlb"  # pseudonym in the Via header; "" disables it
 
 
+class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The admin API and status page. Bound to loopback unless configured otherwise."""
+
+    address: str = "127.0.0.1:9901"
+    enabled: bool = True
+    token: str | None = None  # when set, every request needs "Authorization: Bearer TOKEN"
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     listeners: list[ListenerConfig]
     clusters: dict[str, ClusterConfig]
     routes: list[RouteConfig] = msgspec.field(default_factory=list)
     access_log: str = "off"  # "off", "stdout", "stderr" or a file path
     drain_timeout: Duration = Duration(30.0)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
