@@ -29,10 +29,13 @@ from __future__ import annotations
 import math
 import random as _random
 from collections.abc import Sequence
+from typing import TypeVar
 
 from meshlb.balance.base import usable_weights
 from meshlb.balance.options import BalancerOptions
 from meshlb.model import Endpoint, PickContext, Snapshot
+
+T = TypeVar("T")
 
 MIN_PERIOD_LIMIT = 4096
 PERIOD_PER_ENDPOINT = 16
@@ -51,7 +54,7 @@ def integer_weights(weights: Sequence[float], limit: int) -> list[int]:
     return [max(1, round(w * limit / total)) for w in weights]
 
 
-def smooth_schedule(endpoints: Sequence[Endpoint], weights: Sequence[int]) -> list[Endpoint]:
+def smooth_schedule(endpoints: Sequence[T], weights: Sequence[int]) -> list[T]:
     """One period: endpoint i appears w_i times, turns sorted by deadline (k + phase_i) / w_i."""
     count = len(weights)
     if len(set(weights)) <= 1:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from meshlb.balance import BalancerOptions, observer
+from meshlb.balance import Balancer, BalancerOptions, observer
 from meshlb.balance.ewma import PeakEwma
 from meshlb.balance.round_robin import RoundRobin
 from meshlb.model import PickContext
@@ -88,10 +88,11 @@ def test_without_samples_picks_follow_the_weights() -> None:
 
 def test_load_moves_away_from_a_slow_endpoint() -> None:
     shares = {}
-    for name, balancer in {
+    contenders: dict[str, Balancer] = {
         "round_robin": RoundRobin(rng=random.Random(3)),
         "peak_ewma": PeakEwma(rng=random.Random(3)),
-    }.items():
+    }
+    for name, balancer in contenders.items():
         eps = endpoints(3)
         latency = {eps[0]: 0.010, eps[1]: 0.010, eps[2]: 0.150}
         counts = simulate(balancer, eps, latency, requests=6000, interval=0.004)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from meshlb.balance import BalancerOptions
+from meshlb.balance import Balancer, BalancerOptions
 from meshlb.balance.least_request import LeastRequest
 from meshlb.balance.round_robin import RoundRobin
 from meshlb.model import PickContext
@@ -70,10 +70,11 @@ def test_unequal_weights_use_envoys_effective_weight(bias: float) -> None:
 
 def test_load_moves_away_from_a_slow_endpoint() -> None:
     slow_share = {}
-    for name, balancer in {
+    contenders: dict[str, Balancer] = {
         "round_robin": RoundRobin(rng=random.Random(7)),
         "least_request": LeastRequest(rng=random.Random(7)),
-    }.items():
+    }
+    for name, balancer in contenders.items():
         eps = endpoints(3)
         latency = {eps[0]: 0.010, eps[1]: 0.010, eps[2]: 0.150}
         counts = simulate(balancer, eps, latency, requests=6000, interval=0.004)

@@ -79,9 +79,9 @@ def test_turns_are_spread_at_least_as_evenly_as_nginx() -> None:
     for _ in range(100):
         raw = [float(rng.randint(1, 12)) for _ in range(rng.randint(2, 8))]
         weights = integer_weights(raw, limit=4096)  # reduced by the gcd, as rebuild does
-        ours = smooth_schedule(list(range(len(weights))), weights)  # type: ignore[arg-type]
+        ours = smooth_schedule(list(range(len(weights))), weights)
         assert sorted(ours) == sorted(nginx_swrr(weights))  # same shares per period
-        error = worst_gap_error(ours, weights)  # type: ignore[arg-type]
+        error = worst_gap_error(ours, weights)
         assert error < len(weights)
         ours_total += error
         nginx_total += worst_gap_error(nginx_swrr(weights), weights)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from meshlb.balance import BalancerOptions, build_snapshot, create, select
-from meshlb.balance.select import MIN_SLOW_START_STEP, PICK_ATTEMPTS
+from meshlb.balance.select import MIN_SLOW_START_STEP, PICK_ATTEMPTS, ExpiringSnapshot
 from meshlb.model import Endpoint, PickContext, Snapshot
 
 from .support import endpoints, snapshot
@@ -15,7 +15,7 @@ from .support import endpoints, snapshot
 NOW = 5000.0
 
 
-def build(eps: list[Endpoint], now: float = NOW, **options: float) -> Snapshot:
+def build(eps: list[Endpoint], now: float = NOW, **options: float) -> ExpiringSnapshot:
     return build_snapshot(eps, 7, now, BalancerOptions(**options))  # type: ignore[arg-type]
 
 
