@@ -15,6 +15,7 @@ from meshlb.config.schema import Config, ListenerConfig
 from meshlb.config.units import parse_address
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
+from meshlb.proxy.tcp import TcpListenerContext, TcpSession
 from meshlb.routing import Route, Router
 from meshlb.stats import Stats
 
@@ -59,6 +60,10 @@ def _session_factory(ctx: ListenerContext) -> Callable[[], HttpSession]:
     return lambda: HttpSession(ctx)
 
 
+def _tcp_factory(ctx: TcpListenerContext) -> Callable[[], TcpSession]:
+    return lambda: TcpSession(ctx)
+
+
 class App:
     def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
         self.config = config
@@ -67,11 +72,17 @@ class App:
         self.clusters = {name: Cluster(name, cc) for name, cc in config.clusters.items()}
         self.access_log = AccessLog(config.access_log) if config.access_log != "off" else None
         self.listeners: list[ListenerContext] = []
+        self.tcp_listeners: list[TcpListenerContext] = []
         self.servers: list[asyncio.base_events.Server] = []
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         for i, lc in enumerate(config.listeners):
             name = lc.name or f"listener{i}"
+            if lc.protocol == "tcp":
+                assert lc.cluster is not None
+                cluster = self.clusters[lc.cluster]
+                self.tcp_listeners.append(TcpListenerContext(name, lc, cluster, self.stats))
+                continue
             router = build_router(config, lc, name, self.clusters)
             self.listeners.append(ListenerContext(name, lc, router, self.stats, self.access_log))
 
@@ -91,6 +102,11 @@ class App:
             server = await loop.create_server(_session_factory(ctx), sock=sock, backlog=1024)
             self.servers.append(server)
             log.info("listener %s on %s (%s)", ctx.name, ctx.config.address, ctx.codec)
+        for tcp in self.tcp_listeners:
+            sock = bind_socket(tcp.config.address, reuse_port=self.reuse_port)
+            server = await loop.create_server(_tcp_factory(tcp), sock=sock, backlog=1024)
+            self.servers.append(server)
+            log.info("tcp listener %s on %s -> %s", tcp.name, tcp.config.address, tcp.cluster.name)
         self._ticker = asyncio.ensure_future(self._tick())
 
     async def _tick(self) -> None:
@@ -101,6 +117,8 @@ class App:
             now = loop.time()
             for ctx in self.listeners:
                 ctx.sweep(now)
+            for tcp in self.tcp_listeners:
+                tcp.sweep(now)
             seconds += TICK
             if seconds >= 1.0:
                 seconds = 0.0
@@ -140,11 +158,17 @@ class App:
                 session.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.config.drain_timeout)
-        while any(ctx.sessions for ctx in self.listeners) and loop.time() < deadline:
+        while loop.time() < deadline and (
+            any(ctx.sessions for ctx in self.listeners)
+            or any(tcp.sessions for tcp in self.tcp_listeners)
+        ):
             await asyncio.sleep(0.05)
         for ctx in self.listeners:
             for session in list(ctx.sessions):
                 session.close()
+        for tcp in self.tcp_listeners:
+            for tcp_session in list(tcp.sessions):
+                tcp_session.close()
         if self._ticker is not None:
             self._ticker.cancel()
         for cluster in self.clusters.values():

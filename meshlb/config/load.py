@@ -121,6 +121,14 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
     listener_names: set[str] = set()
     for i, listener in enumerate(config.listeners):
         _check_address(listener.address, f"listeners[{i}].address", errors, listener=True)
+        if listener.protocol == "tcp":
+            if listener.cluster is None:
+                errors.append(f"listeners[{i}].cluster: required for a tcp listener")
+            elif listener.cluster not in config.clusters:
+                errors.append(f"listeners[{i}].cluster: no cluster named {listener.cluster!r}")
+        elif listener.cluster is not None:
+            errors.append(f"listeners[{i}].cluster: only tcp listeners name a cluster; "
+                          "http listeners use [[routes]]")
         if listener.name:
             if listener.name in listener_names:
                 errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
@@ -131,7 +139,13 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
         _check_cluster(name, cluster, errors)
     for i, route in enumerate(config.routes):
         _check_route(i, route, config.clusters, listener_names, errors)
-    if not config.routes and len(config.clusters) > 1:
+    tcp_names = {lc.name for lc in config.listeners if lc.protocol == "tcp" and lc.name}
+    for i, route in enumerate(config.routes):
+        for name in route.listeners or ():
+            if name in tcp_names:
+                errors.append(f"routes[{i}].listeners: {name!r} is a tcp listener")
+    http_listeners = [lc for lc in config.listeners if lc.protocol == "http"]
+    if http_listeners and not config.routes and len(config.clusters) > 1:
         errors.append("routes: required when more than one cluster is defined")
     if not config.clusters:
         errors.append("clusters: at least one cluster is required")

@@ -86,14 +86,15 @@ class RouteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     address: str
     name: str | None = None
-    protocol: Literal["http"] = "http"
+    protocol: Literal["http", "tcp"] = "http"
+    cluster: str | None = None  # tcp listeners: the cluster every connection goes to
     codec: Literal["llhttp", "h11"] = "llhttp"
     max_header_bytes: Size = Size(64 * 1024)
     max_headers: Annotated[int, Meta(ge=1)] = 100
     max_target_bytes: Size = Size(8 * 1024)
     max_body_bytes: Size = Size(0)  # 0 = unlimited
     header_timeout: Duration = Duration(10.0)
-    idle_timeout: Duration = Duration(60.0)
+    idle_timeout: Duration | None = None  # default: 60s for http, 1h for tcp
     absolute_form: Literal["reject", "rewrite"] = "reject"
     via: str = "meshlb"  # pseudonym in the Via header; "" disables it
 

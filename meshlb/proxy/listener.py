@@ -57,7 +57,7 @@ class ListenerContext:
         self.codec = config.codec
         self.via = b"1.1 " + config.via.encode() if config.via else b""
         self.header_timeout = float(config.header_timeout)
-        self.idle_timeout = float(config.idle_timeout)
+        self.idle_timeout = float(config.idle_timeout) if config.idle_timeout is not None else 60.0
         self.sessions: set[HttpSession] = set()
         self.stats = stats
         self.access_log = access_log
