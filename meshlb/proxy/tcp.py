@@ -145,7 +145,7 @@ class TcpSession(asyncio.Protocol):
                 self.listener.stats.upstream_retries += 1
                 continue
             if self.closed:
-                upstream.transport.close()  # type: ignore[union-attr]
+                upstream.transport.close()
                 return
             sock = upstream.transport.get_extra_info("socket")  # type: ignore[union-attr]
             if sock is not None:
