@@ -57,9 +57,9 @@ class ClusterView(msgspec.Struct, kw_only=True):
     overflows: dict[str, int] = msgspec.field(default_factory=dict)  # limit name -> count
     ejections: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> count
     health_checks: dict[str, int] = msgspec.field(default_factory=dict)  # "success"/"failure"
-    latency_buckets: list[int] = msgspec.field(
-        default_factory=list
-    )  # per LATENCY_BUCKETS, +Inf last
+    # A count per LATENCY_BUCKETS bucket, NOT cumulative (a duration d lands in the first
+    # bucket whose bound is >= d); the last count is for +Inf.
+    latency_buckets: list[int] = msgspec.field(default_factory=list)
     latency_sum: float = 0.0
     latency_count: int = 0
 
