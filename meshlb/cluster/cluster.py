@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from meshlb import balance
+from meshlb.admin.snapshot import LATENCY_BUCKETS
 from meshlb.balance.base import Balancer
 from meshlb.balance.sticky import StickyIndex
 from meshlb.cluster.endpoints import EndpointSet
@@ -28,6 +31,10 @@ class Cluster:
         "replay_limit",
         "sticky",
         "observe",
+        "latency_buckets",
+        "latency_sum",
+        "latency_count",
+        "retries",
     )
 
     def __init__(self, name: str, config: ClusterConfig) -> None:
@@ -48,6 +55,17 @@ class Cluster:
         self.endpoint_set.subscribe(self.balancer.rebuild)
         self.sticky = StickyIndex()
         self.observe = balance.observer(self.balancer)  # latency samples, if it wants them
+        # Upstream request durations: a count per LATENCY_BUCKETS bucket (not cumulative),
+        # the last one for +Inf.
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.retries = 0
+
+    def record_latency(self, seconds: float) -> None:
+        self.latency_buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+        self.latency_count += 1
 
     @property
     def snapshot(self) -> Snapshot:

@@ -413,6 +413,7 @@ class Exchange:
         if conn is not None:
             self._done_with_endpoint()
             assert self.cluster is not None
+            self.cluster.record_latency(time.perf_counter() - self.upstream_start)
             if self.request_done and self.upstream_keep:
                 self.cluster.pool.release(conn, now)
             else:
@@ -483,6 +484,7 @@ class Exchange:
         if retry and safe and self.attempts <= cluster.max_retries:
             self.last_failure = failure
             self.session.listener.stats.upstream_retries += 1
+            cluster.retries += 1
             self._retry()
             return
         self.fail_local(failure)
