@@ -4,9 +4,9 @@
 Defaults are what users expect with no config at all: an idempotent request is retried once,
 on another endpoint, when connecting failed or the connection broke before a response; a
 request whose connection was never made is retried whatever its method. Limits follow
-Envoy's defaults (1024 connections, pending and active requests per cluster) and a retry
-budget of 20 % of active requests (at least 3 concurrent retries). For every limit, 0 means
-"no limit".
+Envoy's defaults (1024 connections, pending and active requests per cluster); retries are
+held to a budget of 20 % of the requests of the last 10 s (Finagle's and Linkerd's budget),
+with 3 retries in flight always allowed. For every limit, 0 means "no limit".
 """
 
 from __future__ import annotations
@@ -59,5 +59,6 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_requests: Count = 1024  # requests in flight
     max_retries: Count = 0  # retries in flight; 0 = only the budget limits them
     pending_timeout: Duration = Duration(1.0)  # longest wait in the pending queue
-    retry_budget_percent: Percent = 20.0  # retries in flight <= this % of requests in flight
-    min_retry_concurrency: Count = 3  # ... but always allow this many; percent 0 = no budget
+    retry_budget_percent: Percent = 20.0  # retries <= this % of the window's requests; 0 = off
+    retry_budget_window: Duration = Duration(10.0)
+    min_retry_concurrency: Count = 3  # retries in flight always allowed, whatever the budget

@@ -13,14 +13,16 @@ Theory of operation. Every limit is a counter and a ceiling (0 = no ceiling):
     pending       enqueue(waiter, deadline)    dequeue*/remove       503, max_pending_requests
     retry         try_acquire_retry()          release_retry()       no retry (answer as is)
 
-A retry must pass both `max_retries` and the retry budget (`RetryBudget`: retries in flight at
-most `retry_budget_percent` of requests in flight, but always `min_retry_concurrency`).
+A retry must pass both `max_retries` and the retry budget (`RetryBudget`: retries at most
+`retry_budget_percent` of the requests of the last `retry_budget_window`, but always
+`min_retry_concurrency` in flight). Each acquired request deposits into the budget.
 
 The pending queue is FIFO. The data path parks a request it cannot give a connection to, and
 hands connections out as they come back: `dequeue()` when it holds an idle connection for the
 oldest waiter, `dequeue_ready()` when a connection closed and a new one may be opened. It
-calls `expire(now)` from its periodic tick and answers 503 to the waiters returned (they have
-waited `pending_timeout`), and `remove(waiter)` when a queued client goes away.
+calls `tick(now)` from its periodic tick (it moves the budget window and returns the waiters
+that waited `pending_timeout`, to be answered 503), and `remove(waiter)` when a queued client
+goes away.
 
 Everything is synchronous and allocation-free on the request path; `__repr__` and `counters()`
 report occupancy and overflows per limit.
@@ -58,7 +60,7 @@ class ResourceLimits(Generic[W]):
         "_earliest",
     )
 
-    def __init__(self, config: LimitsConfig, cluster: str = "") -> None:
+    def __init__(self, config: LimitsConfig, cluster: str = "", now: float = 0.0) -> None:
         self.cluster = cluster
         self.config = config
         self.max_connections = config.max_connections
@@ -67,7 +69,12 @@ class ResourceLimits(Generic[W]):
         self.max_retries = config.max_retries
         self.pending_timeout = float(config.pending_timeout)
         self.budget = (
-            RetryBudget(config.retry_budget_percent, config.min_retry_concurrency)
+            RetryBudget(
+                config.retry_budget_percent,
+                config.min_retry_concurrency,
+                float(config.retry_budget_window),
+                now,
+            )
             if config.retry_budget_percent > 0
             else None
         )
@@ -85,6 +92,8 @@ class ResourceLimits(Generic[W]):
             self.overflow["max_requests"] += 1
             return False
         self.requests += 1
+        if self.budget is not None:
+            self.budget.on_request()
         return True
 
     def release_request(self) -> None:
@@ -107,9 +116,12 @@ class ResourceLimits(Generic[W]):
         if self.max_retries and self.retries >= self.max_retries:
             self.overflow["max_retries"] += 1
             return False
-        if self.budget is not None and not self.budget.allows(self.requests, self.retries):
-            self.overflow["retry_budget"] += 1
-            return False
+        budget = self.budget
+        if budget is not None:
+            if not budget.allows(self.retries):
+                self.overflow["retry_budget"] += 1
+                return False
+            budget.on_retry()
         self.retries += 1
         return True
 
@@ -150,6 +162,12 @@ class ResourceLimits(Generic[W]):
                 del self._queue[i]
                 return True
         return False
+
+    def tick(self, now: float) -> list[W]:
+        """Periodic upkeep: advance the retry budget's window; return expired waiters."""
+        if self.budget is not None:
+            self.budget.advance(now)
+        return self.expire(now)
 
     def expire(self, now: float) -> list[W]:
         """Remove and return the waiters whose deadline passed (the caller answers 503)."""

@@ -25,9 +25,9 @@ base_interval * 2^(attempt-1))). A `Retry-After` (delta-seconds or HTTP-date, RF
 another endpoint, and the `EndpointSet` keeps the one that asked to wait out of rotation.
 
 A retry that is allowed must still get a slot: `ResourceLimits.try_acquire_retry`, which
-applies `max_retries` and the `RetryBudget` (retries in flight may add at most
-`retry_budget_percent` to the requests in flight, with a floor of `min_retry_concurrency`), so
-that retries cannot multiply the load on a cluster that is already failing.
+applies `max_retries` and the `RetryBudget` (retries may add at most `retry_budget_percent` to
+the requests of the last `retry_budget_window`, and `min_retry_concurrency` retries in flight
+are always allowed), so that retries cannot multiply the load on a cluster that is failing.
 """
 
 from __future__ import annotations
@@ -156,20 +156,72 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """Retries in flight may be at most `percent` % of requests in flight, or `min_concurrency`."""
+    """Retries may add at most `percent` % to the requests of the last `window` seconds
+    (Finagle's and Linkerd's budget); `min_concurrency` retries in flight are always allowed.
 
-    __slots__ = ("percent", "min_concurrency")
+    A budget over time rather than over requests in flight: when a black-holed endpoint's
+    per-try timeouts expire together, the burst of retries is paid from what the steady
+    traffic deposited, while a cluster where every attempt fails still gets at most one retry
+    per five requests. Requests deposit into the current of `SLOTS` slots, retries withdraw,
+    and `advance(now)` drops the slots older than the window.
+    """
 
-    def __init__(self, percent: float, min_concurrency: int) -> None:
+    SLOTS = 10
+    __slots__ = (
+        "percent",
+        "min_concurrency",
+        "window",
+        "_requests",
+        "_retries",
+        "_slot",
+        "_next",
+        "_total_requests",
+        "_total_retries",
+    )
+
+    def __init__(
+        self, percent: float, min_concurrency: int, window: float = 10.0, now: float = 0.0
+    ) -> None:
         self.percent = percent
         self.min_concurrency = min_concurrency
+        self.window = window
+        self._requests = [0] * self.SLOTS
+        self._retries = [0] * self.SLOTS
+        self._slot = 0
+        self._next = now + window / self.SLOTS
+        self._total_requests = 0
+        self._total_retries = 0
 
-    def allows(self, active_requests: int, active_retries: int) -> bool:
-        ceiling = max(float(self.min_concurrency), active_requests * self.percent / 100.0)
-        return active_retries < ceiling
+    def on_request(self) -> None:
+        self._requests[self._slot] += 1
+        self._total_requests += 1
+
+    def allows(self, active_retries: int) -> bool:
+        if active_retries < self.min_concurrency:
+            return True
+        return (self._total_retries + 1) * 100.0 <= self._total_requests * self.percent
+
+    def on_retry(self) -> None:
+        self._retries[self._slot] += 1
+        self._total_retries += 1
+
+    def advance(self, now: float) -> None:
+        """Move the window forward to `now` (cheap when the current slot is still open)."""
+        if now < self._next:
+            return
+        step = self.window / self.SLOTS
+        for _ in range(min(self.SLOTS, int((now - self._next) / step) + 1)):
+            self._slot = (self._slot + 1) % self.SLOTS
+            self._total_requests -= self._requests[self._slot]
+            self._total_retries -= self._retries[self._slot]
+            self._requests[self._slot] = self._retries[self._slot] = 0
+        self._next = now + step
 
     def __repr__(self) -> str:
-        return f"<RetryBudget {self.percent:g}% min={self.min_concurrency}>"
+        return (
+            f"<RetryBudget {self.percent:g}% of {self.window:g}s min={self.min_concurrency} "
+            f"requests={self._total_requests} retries={self._total_retries}>"
+        )
 
 
 _RFC850 = "%A, %d-%b-%y %H:%M:%S GMT"

@@ -23,6 +23,7 @@ def test_defaults_are_envoys() -> None:
         1024,
     )
     assert config.max_retries == 0 and config.retry_budget_percent == 20.0
+    assert config.retry_budget_window == 10.0
     assert config.min_retry_concurrency == 3 and config.pending_timeout == 1.0
 
 
@@ -78,14 +79,33 @@ def test_retries_need_both_max_retries_and_the_budget() -> None:
     assert lim.overflow["max_retries"] == 1
 
 
-def test_the_budget_scales_with_requests_in_flight() -> None:
+def test_the_budget_is_spent_by_retries_and_refilled_by_requests() -> None:
     lim = limits(retry_budget_percent=20.0, min_retry_concurrency=3)
     for _ in range(100):
         lim.try_acquire_request()
     granted = sum(lim.try_acquire_retry() for _ in range(50))
     assert granted == 20 and lim.overflow["retry_budget"] == 30
+    for _ in range(20):
+        lim.release_retry()
+    assert lim.try_acquire_retry()  # the floor: nothing in flight
     lim.release_retry()
-    assert lim.try_acquire_retry()
+    for _ in range(10):
+        lim.try_acquire_request()  # ten more requests pay for two more retries
+    lim.try_acquire_retry()
+    lim.try_acquire_retry()
+    lim.try_acquire_retry()
+    assert lim.retries == 3 and not lim.try_acquire_retry()
+
+
+def test_tick_moves_the_budget_window_and_expires_waiters() -> None:
+    lim = limits(retry_budget_percent=20.0, min_retry_concurrency=0)
+    for _ in range(10):
+        lim.try_acquire_request()
+    lim.enqueue("w", 5.0)
+    assert lim.tick(1.0) == [] and lim.try_acquire_retry()
+    lim.release_retry()
+    assert lim.tick(11.0) == ["w"]  # the window moved past every deposit
+    assert not lim.try_acquire_retry()
 
 
 def test_max_retries_caps_retries_in_flight() -> None:

@@ -189,13 +189,47 @@ def test_invalid_retry_after_values_are_ignored(value: str) -> None:
 # budget and config ---------------------------------------------------------------------------
 
 
-def test_the_budget_allows_a_floor_of_retries_then_a_share_of_requests() -> None:
+def test_the_budget_allows_a_floor_of_retries_in_flight_whatever_the_traffic() -> None:
     budget = RetryBudget(20.0, 3)
-    assert budget.allows(active_requests=1, active_retries=2)
-    assert not budget.allows(active_requests=1, active_retries=3)
-    assert budget.allows(active_requests=100, active_retries=19)
-    assert not budget.allows(active_requests=100, active_retries=20)
-    assert repr(budget) == "<RetryBudget 20% min=3>"
+    assert budget.allows(active_retries=2)
+    assert not budget.allows(active_retries=3)
+
+
+def test_the_budget_is_a_share_of_the_requests_of_the_window() -> None:
+    budget = RetryBudget(20.0, 0, window=10.0, now=0.0)
+    for _ in range(100):
+        budget.on_request()
+    granted = 0
+    while budget.allows(active_retries=granted):
+        budget.on_retry()
+        granted += 1
+    assert granted == 20
+    assert repr(budget) == "<RetryBudget 20% of 10s min=0 requests=100 retries=20>"
+
+
+def test_a_burst_of_retries_is_paid_from_earlier_traffic() -> None:
+    budget = RetryBudget(20.0, 3, window=10.0, now=0.0)
+    for second in range(5):  # steady traffic: 100 requests a second, no retries
+        budget.advance(float(second))
+        for _ in range(100):
+            budget.on_request()
+    burst = 0
+    while budget.allows(active_retries=burst):  # then 100 retries at once (a black hole)
+        budget.on_retry()
+        burst += 1
+    assert burst == 100
+
+
+def test_the_window_forgets_old_requests_and_retries() -> None:
+    budget = RetryBudget(20.0, 0, window=10.0, now=0.0)
+    for _ in range(50):
+        budget.on_request()
+    budget.advance(5.0)
+    assert budget.allows(0)
+    budget.advance(10.5)  # the first slot left the window
+    assert not budget.allows(0)
+    budget.advance(1000.0)  # a long idle gap is cheap and empties everything
+    assert repr(budget).endswith("requests=0 retries=0>")
 
 
 @pytest.mark.parametrize(
