@@ -111,7 +111,7 @@ def main() -> int:
 
     misses = []
     print(f"python {sys.version.split()[0]}, median of {args.runs} runs, ns per call\n")
-    header = f"| {'algorithm':<27} | {'endpoints':>9} | {'select ns':>9} | {'best':>6} "
+    header = f"| {'algorithm':<27} | {'endpoints':>9} | {'select ns':>9} | {'best':>7} "
     header += f"| {'pick ns':>8} "
     header += f"| {'rebuild ms':>10} | {'target':>8} |"
     print(header)
@@ -129,7 +129,7 @@ def main() -> int:
                     if select_ns > target:
                         misses.append(f"{label} at {size}: {select_ns:.0f} ns > {target:.0f} ns")
                 print(
-                    f"| {label:<27} | {size:>9,} | {select_ns:>9,.0f} | {best:>6,.0f} "
+                    f"| {label:<27} | {size:>9,} | {select_ns:>9,.0f} | {best:>7,.0f} "
                     f"| {pick_ns:>8,.0f} "
                     f"| {rebuild:>10.2f} | {verdict:>8} |",
                     flush=True,
