@@ -1,4 +1,14 @@
-"""Composition root: a validated Config becomes running listeners, clusters and timers."""
+"""Composition root: a validated Config becomes running listeners, clusters and timers.
+
+`App` is also the `Control` the admin API drives: snapshots, drain, reload, readiness.
+
+Reload keeps what can be kept. A listener whose protocol and address did not change keeps
+its socket (no connection is refused) and only has its routes and limits swapped; sessions
+already open finish what they are doing with the objects they hold. Clusters are rebuilt,
+but an endpoint that still exists keeps its Endpoint object and with it its health, ejection
+and drain state; the old connection pools close their idle connections at once and the busy
+ones as their exchanges end.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +18,16 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from meshlb.accesslog import AccessLog
+from meshlb.admin.snapshot import MetricsSnapshot
 from meshlb.cluster.cluster import Cluster
-from meshlb.config.schema import Config, ListenerConfig
+from meshlb.config.load import ConfigError, load_file
+from meshlb.config.schema import Config, ListenerConfig, RouteConfig
 from meshlb.config.units import parse_address
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
@@ -28,8 +44,6 @@ def build_router(
     config: Config, listener: ListenerConfig, name: str, clusters: dict[str, Cluster]
 ) -> Router[Cluster]:
     if not config.routes:
-        from meshlb.config.schema import RouteConfig
-
         only = next(iter(clusters))
         return Router([Route(RouteConfig(cluster=only, name="default"), clusters[only], 0)])
     routes = [
@@ -56,76 +70,153 @@ def bind_socket(address: str, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _session_factory(ctx: ListenerContext) -> Callable[[], HttpSession]:
-    return lambda: HttpSession(ctx)
+def _listener_name(lc: ListenerConfig, index: int) -> str:
+    return lc.name or f"listener{index}"
 
 
-def _tcp_factory(ctx: TcpListenerContext) -> Callable[[], TcpSession]:
-    return lambda: TcpSession(ctx)
+class _Bound:
+    """One listening socket and what serves it."""
+
+    __slots__ = ("key", "server", "http", "tcp")
+
+    def __init__(
+        self,
+        key: tuple[str, str],
+        server: asyncio.base_events.Server,
+        http: ListenerContext | None,
+        tcp: TcpListenerContext | None,
+    ) -> None:
+        self.key = key
+        self.server = server
+        self.http = http
+        self.tcp = tcp
+
+    def sweep(self, now: float) -> None:
+        if self.http is not None:
+            self.http.sweep(now)
+        if self.tcp is not None:
+            self.tcp.sweep(now)
+
+    def busy(self) -> bool:
+        return bool(self.http is not None and self.http.sessions) or bool(
+            self.tcp is not None and self.tcp.sessions
+        )
+
+    def close_sessions(self) -> None:
+        for session in list(self.http.sessions if self.http is not None else ()):
+            session.close()
+        for tcp_session in list(self.tcp.sessions if self.tcp is not None else ()):
+            tcp_session.close()
+
+    def shutdown_sessions(self) -> None:
+        """Idle HTTP connections close now; busy ones and TCP sessions finish first."""
+        if self.http is not None:
+            self.http.closing = True
+            for session in list(self.http.sessions):
+                session.shutdown()
 
 
 class App:
-    def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
+    def __init__(
+        self, config: Config, *, config_path: str | Path | None = None, reuse_port: bool = False
+    ) -> None:
         self.config = config
+        self.config_path = Path(config_path) if config_path is not None else None
         self.reuse_port = reuse_port
         self.stats = Stats()
-        self.clusters = {name: Cluster(name, cc) for name, cc in config.clusters.items()}
         self.access_log = AccessLog(config.access_log) if config.access_log != "off" else None
-        self.listeners: list[ListenerContext] = []
-        self.tcp_listeners: list[TcpListenerContext] = []
-        self.servers: list[asyncio.base_events.Server] = []
+        self.clusters: dict[str, Cluster] = {}
+        self.bound: list[_Bound] = []
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._shutting_down = False
+        self._reload_lock = asyncio.Lock()
+        self.reloads = 0
+        self.clusters = self._build_clusters(config, {})
+        self._pending = self._build_listeners(config)
+
+    # -- building ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _build_clusters(config: Config, previous: dict[str, Cluster]) -> dict[str, Cluster]:
+        return {name: Cluster(name, cc, previous.get(name)) for name, cc in config.clusters.items()}
+
+    def _build_listeners(
+        self, config: Config
+    ) -> list[tuple[tuple[str, str], ListenerContext | None, TcpListenerContext | None]]:
+        out: list[tuple[tuple[str, str], ListenerContext | None, TcpListenerContext | None]] = []
         for i, lc in enumerate(config.listeners):
-            name = lc.name or f"listener{i}"
+            name = _listener_name(lc, i)
+            key = (lc.protocol, lc.address)
             if lc.protocol == "tcp":
                 assert lc.cluster is not None
-                cluster = self.clusters[lc.cluster]
-                self.tcp_listeners.append(TcpListenerContext(name, lc, cluster, self.stats))
-                continue
-            router = build_router(config, lc, name, self.clusters)
-            self.listeners.append(ListenerContext(name, lc, router, self.stats, self.access_log))
+                tcp = TcpListenerContext(name, lc, self.clusters[lc.cluster], self.stats)
+                out.append((key, None, tcp))
+            else:
+                router = build_router(config, lc, name, self.clusters)
+                ctx = ListenerContext(name, lc, router, self.stats, self.access_log)
+                out.append((key, ctx, None))
+        return out
+
+    @property
+    def listeners(self) -> list[ListenerContext]:
+        return [b.http for b in self.bound if b.http is not None]
+
+    @property
+    def tcp_listeners(self) -> list[TcpListenerContext]:
+        return [b.tcp for b in self.bound if b.tcp is not None]
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        """Where each listener is bound (useful with port 0)."""
+        """Where each listener is bound, in config order (useful with port 0)."""
         out = []
-        for server in self.servers:
-            sockname = server.sockets[0].getsockname()
+        for b in self.bound:
+            sockname = b.server.sockets[0].getsockname()
             out.append((sockname[0], sockname[1]))
         return out
 
+    # -- running ----------------------------------------------------------------------------
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for ctx in self.listeners:
-            sock = bind_socket(ctx.config.address, reuse_port=self.reuse_port)
-            server = await loop.create_server(_session_factory(ctx), sock=sock, backlog=1024)
-            self.servers.append(server)
-            log.info("listener %s on %s (%s)", ctx.name, ctx.config.address, ctx.codec)
-        for tcp in self.tcp_listeners:
-            sock = bind_socket(tcp.config.address, reuse_port=self.reuse_port)
-            server = await loop.create_server(_tcp_factory(tcp), sock=sock, backlog=1024)
-            self.servers.append(server)
-            log.info("tcp listener %s on %s -> %s", tcp.name, tcp.config.address, tcp.cluster.name)
+        for key, http, tcp in self._pending:
+            self.bound.append(await self._serve(key, http, tcp))
+        self._pending = []
         self._ticker = asyncio.ensure_future(self._tick())
+
+    async def _serve(
+        self, key: tuple[str, str], http: ListenerContext | None, tcp: TcpListenerContext | None
+    ) -> _Bound:
+        loop = asyncio.get_running_loop()
+        sock = bind_socket(key[1], reuse_port=self.reuse_port)
+        factory: Callable[[], asyncio.Protocol]
+        if http is not None:
+            factory = _session_factory(http)
+            log.info("listener %s on %s (http, %s)", http.name, key[1], http.codec)
+        else:
+            assert tcp is not None
+            factory = _tcp_factory(tcp)
+            log.info("listener %s on %s (tcp -> %s)", tcp.name, key[1], tcp.cluster.name)
+        server = await loop.create_server(factory, sock=sock, backlog=1024)
+        return _Bound(key, server, http, tcp)
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         seconds = 0.0
         while True:
             await asyncio.sleep(TICK)
-            now = loop.time()
-            for ctx in self.listeners:
-                ctx.sweep(now)
-            for tcp in self.tcp_listeners:
-                tcp.sweep(now)
-            seconds += TICK
-            if seconds >= 1.0:
-                seconds = 0.0
-                for cluster in self.clusters.values():
-                    cluster.pool.sweep(now)
-            if self.access_log is not None:
-                self.access_log.flush()
+            try:
+                now = loop.time()
+                for b in self.bound:
+                    b.sweep(now)
+                seconds += TICK
+                if seconds >= 1.0:
+                    seconds = 0.0
+                    for cluster in self.clusters.values():
+                        cluster.pool.sweep(now)
+                if self.access_log is not None:
+                    self.access_log.flush()
+            except Exception:  # the ticker must survive any bug in what it drives
+                log.exception("error in the periodic sweep")
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -135,40 +226,36 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         await self._stopping.wait()
         await self.shutdown()
+
+    def _on_sighup(self) -> None:
+        log.info("SIGHUP: reloading the config")
+        asyncio.ensure_future(self.reload())
 
     def _on_signal(self) -> None:
         if self._stopping.is_set():
             log.warning("second signal: exiting without draining")
-            for ctx in self.listeners:
-                for session in list(ctx.sessions):
-                    session.close()
+            for b in self.bound:
+                b.close_sessions()
             raise SystemExit(1)
         log.info("shutting down: draining for up to %gs", float(self.config.drain_timeout))
         self._stopping.set()
 
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight requests finish up to the drain timeout, then close."""
-        for server in self.servers:
-            server.close()
-        for ctx in self.listeners:
-            ctx.closing = True
-            for session in list(ctx.sessions):
-                session.shutdown()
+        self._shutting_down = True
+        for b in self.bound:
+            b.server.close()
+            b.shutdown_sessions()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(self.config.drain_timeout)
-        while loop.time() < deadline and (
-            any(ctx.sessions for ctx in self.listeners)
-            or any(tcp.sessions for tcp in self.tcp_listeners)
-        ):
+        while loop.time() < deadline and any(b.busy() for b in self.bound):
             await asyncio.sleep(0.05)
-        for ctx in self.listeners:
-            for session in list(ctx.sessions):
-                session.close()
-        for tcp in self.tcp_listeners:
-            for tcp_session in list(tcp.sessions):
-                tcp_session.close()
+        for b in self.bound:
+            b.close_sessions()
         if self._ticker is not None:
             self._ticker.cancel()
         for cluster in self.clusters.values():
@@ -176,3 +263,99 @@ class App:
         if self.access_log is not None:
             self.access_log.close()
         await asyncio.sleep(0)
+
+    # -- Control (the admin API's view) -----------------------------------------------------
+
+    def snapshot(self) -> MetricsSnapshot:
+        from meshlb.introspect import snapshot
+
+        return snapshot(self)
+
+    def config_view(self) -> dict[str, Any]:
+        view: dict[str, Any] = msgspec.to_builtins(self.config)
+        if view.get("admin", {}).get("token"):
+            view["admin"]["token"] = "<redacted>"
+        return view
+
+    def drain(self, cluster: str, address: str, draining: bool) -> str | None:
+        found = self.clusters.get(cluster)
+        if found is None:
+            return f"no cluster named {cluster!r}"
+        endpoint = found.endpoint_set.find(address)
+        if endpoint is None:
+            return f"cluster {cluster!r} has no endpoint {address!r}"
+        found.endpoint_set.set_draining(
+            endpoint,
+            draining,
+            "drained by the admin API" if draining else "undrained by the admin API",
+        )
+        return None
+
+    def ready(self) -> bool:
+        return not self._shutting_down
+
+    async def reload(self) -> list[str]:
+        """Load the config file again; on any error keep running the old config."""
+        if self.config_path is None:
+            return ["this process was started without a config file (-c); nothing to reload"]
+        async with self._reload_lock:
+            try:
+                config = load_file(self.config_path)
+            except ConfigError as exc:
+                for line in exc.errors:
+                    log.error("reload rejected: %s", line)
+                return exc.errors
+            try:
+                await self._apply(config)
+            except OSError as exc:
+                log.error("reload failed to bind a listener: %s", exc)
+                return [f"cannot listen: {exc}"]
+            self.reloads += 1
+            log.info("reloaded %s (reload #%d)", self.config_path, self.reloads)
+            return []
+
+    async def _apply(self, config: Config) -> None:
+        old_clusters = self.clusters
+        clusters = self._build_clusters(config, old_clusters)
+        self.clusters = clusters
+        wanted = self._build_listeners(config)
+        by_key = {b.key: b for b in self.bound}
+        bound: list[_Bound] = []
+        # Bind every new socket first: a failure leaves the running listeners untouched.
+        fresh: list[_Bound] = []
+        try:
+            for key, http, tcp in wanted:
+                if key not in by_key:
+                    fresh.append(await self._serve(key, http, tcp))
+        except OSError:
+            for b in fresh:
+                b.server.close()
+            self.clusters = old_clusters
+            raise
+        fresh_by_key = {b.key: b for b in fresh}
+        for key, http, tcp in wanted:
+            kept = by_key.pop(key, None)
+            if kept is None:
+                bound.append(fresh_by_key[key])
+            elif http is not None and kept.http is not None:
+                kept.http.update(http)
+                bound.append(kept)
+            elif tcp is not None and kept.tcp is not None:
+                kept.tcp.update(tcp)
+                bound.append(kept)
+        for gone in by_key.values():
+            log.info("reload: closing listener on %s", gone.key[1])
+            gone.server.close()
+            gone.shutdown_sessions()
+        self.bound = bound
+        self.config = config
+        for cluster in old_clusters.values():
+            cluster.pool.retire()
+
+
+def _session_factory(ctx: ListenerContext) -> Callable[[], HttpSession]:
+    return lambda: HttpSession(ctx)
+
+
+def _tcp_factory(ctx: TcpListenerContext) -> Callable[[], TcpSession]:
+    return lambda: TcpSession(ctx)

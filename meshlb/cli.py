@@ -70,13 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"meshlb: {exc}", file=sys.stderr)
         return 1
-    return uvloop.run(_serve(config))
+    return uvloop.run(_serve(config, args.config))
 
 
-async def _serve(config: Config) -> int:
+async def _serve(config: Config, config_path: str | None = None) -> int:
     from meshlb.app import App
 
-    app = App(config)
+    app = App(config, config_path=config_path)
     try:
         await app.start()
     except OSError as exc:

@@ -37,14 +37,24 @@ class Cluster:
         "retries",
     )
 
-    def __init__(self, name: str, config: ClusterConfig) -> None:
+    def __init__(self, name: str, config: ClusterConfig, previous: Cluster | None = None) -> None:
+        """`previous`: the cluster of that name before a reload; endpoints that still exist
+        keep their Endpoint object, so health, ejection and drain state survive the reload."""
         self.name = name
         self.config = config
+        known: dict[str, Endpoint] = {}
+        if previous is not None:
+            known = {e.address: e for e in previous.endpoint_set.endpoints}
         endpoints = []
         for ec in endpoint_list(config):
             host, port = parse_address(ec.address)
-            endpoints.append(Endpoint(cluster=name, host=host, port=port, weight=ec.weight))
-        self.endpoint_set = EndpointSet(name, endpoints)
+            endpoint = Endpoint(cluster=name, host=host, port=port, weight=ec.weight)
+            kept = known.get(endpoint.address)
+            if kept is not None:
+                kept.weight = ec.weight
+                endpoint = kept
+            endpoints.append(endpoint)
+        self.endpoint_set: EndpointSet = EndpointSet(name, endpoints)
         self.balancer: Balancer = balance.create(config.balancer, config.lb)
         select = getattr(balance, "select", None)
         self._select = select

@@ -96,8 +96,16 @@ def _collect(obj: Any, tp: Any, path: str, errors: list[str]) -> bool:
         for key, item in obj.items():
             _collect(item, get_args(tp)[1], _dotted(path, key), errors)
     else:
-        _convert(obj, tp, path, errors)
+        value = _convert(obj, tp, path, errors)
+        if isinstance(value, str) and _ADDRESS_PATH.search(path):
+            # Checked here rather than after conversion so that a file with other errors
+            # still gets its bad addresses reported.
+            where = path if path.endswith(".address") else f"{path}.address"
+            _check_address(value, where, errors, listener=path.startswith("listeners"))
     return len(errors) == before
+
+
+_ADDRESS_PATH = re.compile(r"(^listeners\[\d+\]\.address|\.endpoints\[\d+\](\.address)?)$")
 
 
 def _dotted(path: str, key: str) -> str:
@@ -115,20 +123,23 @@ def _items(raw: dict[str, Any], key: str, errors: list[str]) -> Iterator[tuple[i
 def validate(raw: dict[str, Any], source: str = "") -> Config:
     """Turn a decoded TOML document into a `Config`, or raise `ConfigError`."""
     errors: list[str] = []
-    if not _collect(raw, Config, "", errors):
-        raise ConfigError(errors, source)
-    config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
+    _collect(raw, Config, "", errors)
+    try:
+        config = msgspec.convert(raw, Config, dec_hook=_dec_hook)
+    except (msgspec.ValidationError, ValueError):
+        raise ConfigError(errors or ["invalid config"], source) from None
     listener_names: set[str] = set()
     for i, listener in enumerate(config.listeners):
-        _check_address(listener.address, f"listeners[{i}].address", errors, listener=True)
         if listener.protocol == "tcp":
             if listener.cluster is None:
                 errors.append(f"listeners[{i}].cluster: required for a tcp listener")
             elif listener.cluster not in config.clusters:
                 errors.append(f"listeners[{i}].cluster: no cluster named {listener.cluster!r}")
         elif listener.cluster is not None:
-            errors.append(f"listeners[{i}].cluster: only tcp listeners name a cluster; "
-                          "http listeners use [[routes]]")
+            errors.append(
+                f"listeners[{i}].cluster: only tcp listeners name a cluster; "
+                "http listeners use [[routes]]"
+            )
         if listener.name:
             if listener.name in listener_names:
                 errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
@@ -168,7 +179,6 @@ def _check_cluster(name: str, cluster: ClusterConfig, errors: list[str]) -> None
     for j, endpoint in enumerate(cluster.endpoints):
         address = endpoint if isinstance(endpoint, str) else endpoint.address
         path = f"clusters.{name}.endpoints[{j}]"
-        _check_address(address, f"{path}.address", errors)
         if address in seen:
             errors.append(f"{path}: endpoint {address} is listed twice")
         seen.add(address)

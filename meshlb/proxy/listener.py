@@ -67,6 +67,18 @@ class ListenerContext:
         self._rid_prefix = os.urandom(6).hex().encode()
         self._rid_next = 0
 
+    def update(self, other: ListenerContext) -> None:
+        """Take the routes and limits of a reloaded config; sessions see them from their next
+        request on (their codec and parser stay as they were)."""
+        self.config = other.config
+        self.router = other.router
+        self.limits = other.limits
+        self.codec = other.codec
+        self.via = other.via
+        self.header_timeout = other.header_timeout
+        self.idle_timeout = other.idle_timeout
+        self.access_log = other.access_log
+
     def request_id(self) -> bytes:
         """A unique id: a random per-process prefix and a counter (cheaper than uuid4)."""
         self._rid_next += 1

@@ -50,6 +50,13 @@ class TcpListenerContext:
         )
         self.connect_attempts = max(1, len(cluster.endpoint_set.endpoints))
 
+    def update(self, other: TcpListenerContext) -> None:
+        """Reload: new connections go to the new cluster; open ones stay where they are."""
+        self.config = other.config
+        self.cluster = other.cluster
+        self.idle_timeout = other.idle_timeout
+        self.connect_attempts = other.connect_attempts
+
     def sweep(self, now: float) -> None:
         for session in list(self.sessions):
             if session.deadline and session.deadline <= now:

@@ -23,7 +23,7 @@ class ConnectFailed(Exception):
 
 
 class Pool:
-    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy")
+    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy", "retired")
 
     def __init__(self, cluster: str, config: PoolConfig, connect_timeout: float) -> None:
         self.cluster = cluster
@@ -31,6 +31,7 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.idle: dict[Endpoint, list[UpstreamConnection]] = {}
         self.busy: set[UpstreamConnection] = set()
+        self.retired = False  # replaced by a reload: connections close when released
 
     def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
         """The most recently used idle connection to `endpoint` (LIFO keeps few conns warm)."""
@@ -77,7 +78,7 @@ class Pool:
             return
         conn.owner = None
         stack = self.idle.setdefault(conn.endpoint, [])
-        if len(stack) >= self.config.max_idle:
+        if self.retired or len(stack) >= self.config.max_idle:
             conn.close()
             return
         conn.idle_since = now
@@ -95,6 +96,11 @@ class Pool:
         for stack in self.idle.values():
             while stack and stack[0].idle_since < limit:
                 stack.pop(0).close()
+
+    def retire(self) -> None:
+        """After a reload: close idle connections now, busy ones when their exchange ends."""
+        self.retired = True
+        self.close_all()
 
     def close_all(self) -> None:
         for stack in list(self.idle.values()):
