@@ -78,8 +78,10 @@ function hookText(hook) {
 function endpointRow(e, now) {
   const reason = e.state === "ejected" && e.ejection_reason ? e.ejection_reason : e.last_reason;
   const [hook, hookCls] = hookText(e.last_hook);
+  const state = e.state === "ejected" && e.ejected_for > 0 ?
+    e.state + " (" + Math.ceil(e.ejected_for) + "s left)" : e.state;
   const row = el("tr", "state-" + e.state,
-    cell(e.address), cell(e.state), cell(e.weight, "num"), cell(e.active_requests, "num"),
+    cell(e.address), cell(state), cell(e.weight, "num"), cell(e.active_requests, "num"),
     cell(e.total_requests, "num"), cell(rate(e.rps), "num rps"), cell(ms(e.latency_avg_ms), "num"),
     cell(ago(e.last_change, now)), cell(reason, "reason"), cell(hook, hookCls));
   row.dataset.endpoint = e.address;
