@@ -263,6 +263,7 @@ class OutlierDetector:
         st.ejected_at = now
         st.until = now + self._duration(st)
         st.consecutive_5xx = st.consecutive_gateway = 0
+        st.requests = st.failures = st.samples = 0  # a readmitted endpoint starts afresh
         st.reason = reason
         self.ejections_total += 1
         self.next_due = min(self.next_due, st.until)
@@ -275,6 +276,7 @@ class OutlierDetector:
         st.active_since = now
         st.probe_taken = False
         st.consecutive_5xx = st.consecutive_gateway = 0
+        st.requests = st.failures = st.samples = 0  # judge it on what it does from now on
         st.reason = reason
         return Verdict(endpoint, ACTIVE, 0.0, st.ejections, reason)
 

@@ -5,8 +5,8 @@ Defaults are what users expect with no config at all: an idempotent request is r
 on another endpoint, when connecting failed or the connection broke before a response; a
 request whose connection was never made is retried whatever its method. Limits follow
 Envoy's defaults (1024 connections, pending and active requests per cluster); retries are
-held to a budget of 20 % of the requests of the last 10 s (Finagle's and Linkerd's budget),
-with 3 retries in flight always allowed. For every limit, 0 means "no limit".
+held to a budget of 20 % of the requests of the last 10 s plus 10 retries a second (Finagle's
+and Linkerd's budget), with 3 retries in flight always allowed. For every limit, 0 means "no limit".
 """
 
 from __future__ import annotations
@@ -61,4 +61,5 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     pending_timeout: Duration = Duration(1.0)  # longest wait in the pending queue
     retry_budget_percent: Percent = 20.0  # retries <= this % of the window's requests; 0 = off
     retry_budget_window: Duration = Duration(10.0)
+    min_retries_per_second: Annotated[float, Meta(ge=0.0)] = 10.0  # the budget's reserve
     min_retry_concurrency: Count = 3  # retries in flight always allowed, whatever the budget

@@ -14,8 +14,9 @@ Theory of operation. Every limit is a counter and a ceiling (0 = no ceiling):
     retry         try_acquire_retry()          release_retry()       no retry (answer as is)
 
 A retry must pass both `max_retries` and the retry budget (`RetryBudget`: retries at most
-`retry_budget_percent` of the requests of the last `retry_budget_window`, but always
-`min_retry_concurrency` in flight). Each acquired request deposits into the budget.
+`retry_budget_percent` of the requests of the last `retry_budget_window` plus
+`min_retries_per_second`, but always `min_retry_concurrency` in flight). Each acquired
+request deposits into the budget.
 
 The pending queue is FIFO. The data path parks a request it cannot give a connection to, and
 hands connections out as they come back: `dequeue()` when it holds an idle connection for the
@@ -74,6 +75,7 @@ class ResourceLimits(Generic[W]):
                 config.min_retry_concurrency,
                 float(config.retry_budget_window),
                 now,
+                config.min_retries_per_second,
             )
             if config.retry_budget_percent > 0
             else None

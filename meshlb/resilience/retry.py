@@ -26,8 +26,9 @@ another endpoint, and the `EndpointSet` keeps the one that asked to wait out of 
 
 A retry that is allowed must still get a slot: `ResourceLimits.try_acquire_retry`, which
 applies `max_retries` and the `RetryBudget` (retries may add at most `retry_budget_percent` to
-the requests of the last `retry_budget_window`, and `min_retry_concurrency` retries in flight
-are always allowed), so that retries cannot multiply the load on a cluster that is failing.
+the requests of the last `retry_budget_window`, plus `min_retries_per_second`, and
+`min_retry_concurrency` retries in flight are always allowed), so that retries cannot multiply
+the load on a cluster that is failing.
 """
 
 from __future__ import annotations
@@ -156,14 +157,16 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """Retries may add at most `percent` % to the requests of the last `window` seconds
-    (Finagle's and Linkerd's budget); `min_concurrency` retries in flight are always allowed.
+    """Retries may add at most `percent` % to the requests of the last `window` seconds, plus
+    a reserve of `min_per_second` retries a second (Finagle's and Linkerd's budget); and
+    `min_concurrency` retries in flight are always allowed.
 
     A budget over time rather than over requests in flight: when a black-holed endpoint's
     per-try timeouts expire together, the burst of retries is paid from what the steady
-    traffic deposited, while a cluster where every attempt fails still gets at most one retry
-    per five requests. Requests deposit into the current of `SLOTS` slots, retries withdraw,
-    and `advance(now)` drops the slots older than the window.
+    traffic deposited (or from the reserve, right after a start), while a cluster where every
+    attempt fails gets at most one retry per five requests plus the reserve. Requests deposit
+    into the current of `SLOTS` slots, retries withdraw, and `advance(now)` drops the slots
+    older than the window.
     """
 
     SLOTS = 10
@@ -171,6 +174,7 @@ class RetryBudget:
         "percent",
         "min_concurrency",
         "window",
+        "reserve",
         "_requests",
         "_retries",
         "_slot",
@@ -180,11 +184,17 @@ class RetryBudget:
     )
 
     def __init__(
-        self, percent: float, min_concurrency: int, window: float = 10.0, now: float = 0.0
+        self,
+        percent: float,
+        min_concurrency: int,
+        window: float = 10.0,
+        now: float = 0.0,
+        min_per_second: float = 0.0,
     ) -> None:
         self.percent = percent
         self.min_concurrency = min_concurrency
         self.window = window
+        self.reserve = min_per_second * window * 100.0  # in retries x 100, like the deposits
         self._requests = [0] * self.SLOTS
         self._retries = [0] * self.SLOTS
         self._slot = 0
@@ -199,7 +209,8 @@ class RetryBudget:
     def allows(self, active_retries: int) -> bool:
         if active_retries < self.min_concurrency:
             return True
-        return (self._total_retries + 1) * 100.0 <= self._total_requests * self.percent
+        spent = (self._total_retries + 1) * 100.0
+        return spent <= self._total_requests * self.percent + self.reserve
 
     def on_retry(self) -> None:
         self._retries[self._slot] += 1
@@ -218,9 +229,11 @@ class RetryBudget:
         self._next = now + step
 
     def __repr__(self) -> str:
+        per_second = self.reserve / self.window / 100.0
         return (
-            f"<RetryBudget {self.percent:g}% of {self.window:g}s min={self.min_concurrency} "
-            f"requests={self._total_requests} retries={self._total_retries}>"
+            f"<RetryBudget {self.percent:g}% of {self.window:g}s +{per_second:g}/s "
+            f"min={self.min_concurrency} requests={self._total_requests} "
+            f"retries={self._total_retries}>"
         )
 
 

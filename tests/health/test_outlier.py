@@ -287,3 +287,13 @@ def test_repr_counts_states() -> None:
 )
 def test_percentile_is_nearest_rank(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == expected
+
+
+def test_a_readmitted_endpoint_is_judged_only_on_what_it_does_afterwards() -> None:
+    d, (a, b, c, slow) = detector(n=4)
+    for e in (a, b, c):
+        feed_latency(d, e, 0.020)
+    feed_latency(d, slow, 0.100)
+    assert fail(d, slow, 3, outcome=Fault.TIMEOUT, now=2.0) is not None
+    assert d.restore(slow, 3.0, "active checks pass") is not None
+    assert d.sweep(10.0) == []  # its slow samples from before the ejection are gone

@@ -12,6 +12,7 @@ from meshlb.resilience.limits import ResourceLimits
 
 
 def limits(**options: Any) -> ResourceLimits[str]:
+    options.setdefault("min_retries_per_second", 0.0)  # exact budget arithmetic in tests
     return ResourceLimits(LimitsConfig(**options), "web")
 
 
@@ -23,7 +24,7 @@ def test_defaults_are_envoys() -> None:
         1024,
     )
     assert config.max_retries == 0 and config.retry_budget_percent == 20.0
-    assert config.retry_budget_window == 10.0
+    assert config.retry_budget_window == 10.0 and config.min_retries_per_second == 10.0
     assert config.min_retry_concurrency == 3 and config.pending_timeout == 1.0
 
 
@@ -95,6 +96,12 @@ def test_the_budget_is_spent_by_retries_and_refilled_by_requests() -> None:
     lim.try_acquire_retry()
     lim.try_acquire_retry()
     assert lim.retries == 3 and not lim.try_acquire_retry()
+
+
+def test_the_reserve_pays_for_retries_right_after_a_start() -> None:
+    lim = limits(min_retries_per_second=2.0, retry_budget_window=Duration(10.0))
+    lim.try_acquire_request()
+    assert sum(lim.try_acquire_retry() for _ in range(30)) == 20  # 2/s over 10 s, no traffic
 
 
 def test_tick_moves_the_budget_window_and_expires_waiters() -> None:

@@ -204,7 +204,16 @@ def test_the_budget_is_a_share_of_the_requests_of_the_window() -> None:
         budget.on_retry()
         granted += 1
     assert granted == 20
-    assert repr(budget) == "<RetryBudget 20% of 10s min=0 requests=100 retries=20>"
+    assert repr(budget) == "<RetryBudget 20% of 10s +0/s min=0 requests=100 retries=20>"
+
+
+def test_the_reserve_adds_retries_a_second_over_the_window() -> None:
+    budget = RetryBudget(20.0, 0, window=10.0, min_per_second=1.0)
+    granted = 0
+    while budget.allows(active_retries=granted):
+        budget.on_retry()
+        granted += 1
+    assert granted == 10
 
 
 def test_a_burst_of_retries_is_paid_from_earlier_traffic() -> None:
