@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,6 +63,7 @@ class EndpointSet:
         self.outlier = OutlierDetector(outlier, self.endpoints, now) if outlier.enabled else None
         self._rise_unejects = outlier.active_rise_unejects
         self._by_address = {e.address: e for e in self.endpoints}
+        self._last_change = dict.fromkeys(self.endpoints, 0.0)  # unix time, for the admin API
         self._subscribers: list[Subscriber] = []
         self._version = 0
         self._due = math.inf
@@ -189,6 +191,7 @@ class EndpointSet:
         self, endpoint: Endpoint, what: str, reason: str, level: int = logging.WARNING
     ) -> None:
         self.transitions += 1
+        self._last_change[endpoint] = time.time()
         endpoint.last_reason = f"{what}: {reason}"
         log.log(level, "cluster %s: %s %s: %s", self.cluster, endpoint.address, what, reason)
 
@@ -232,6 +235,7 @@ class EndpointSet:
                     else None,
                     "ejection_count": e.ejection_count,
                     "last_reason": e.last_reason,
+                    "last_change": self._last_change.get(e, 0.0),
                     "active_requests": e.active_requests,
                     "total_requests": e.total_requests,
                 }

@@ -51,6 +51,11 @@ class HealthChecker:
         self.failures = 0
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def results(self) -> dict[str, int]:
+        """Check results so far, for the admin API: {"success": n, "failure": n}."""
+        return {"success": self.checks - self.failures, "failure": self.failures}
+
     async def start(self) -> None:
         """Set every endpoint to `initial_state` and start checking."""
         loop = asyncio.get_running_loop()

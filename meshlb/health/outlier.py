@@ -102,6 +102,7 @@ class OutlierDetector:
         self.next_due = self.next_sweep
         self.probing = 0
         self.ejections_total = 0
+        self.ejections_by_reason: dict[str, int] = {}  # kind of evidence -> ejections
         self.refused_by_cap = 0
         self._c5xx = config.consecutive_5xx
         self._cgw = config.consecutive_gateway_failure
@@ -134,14 +135,17 @@ class OutlierDetector:
         else:
             st.consecutive_gateway = 0
         if st.state is PROBING:
-            return self._eject(st, endpoint, now, f"probe request failed: {describe(outcome)}")
+            reason = f"probe request failed: {describe(outcome)}"
+            return self._eject(st, endpoint, now, reason, "probe_failed")
         if self._cgw and st.consecutive_gateway >= self._cgw:
-            reason = f"{st.consecutive_gateway} consecutive gateway failures"
+            kind, reason = "consecutive_gateway_failure", "consecutive gateway failures"
+            count = st.consecutive_gateway
         elif self._c5xx and st.consecutive_5xx >= self._c5xx:
-            reason = f"{st.consecutive_5xx} consecutive 5xx"
+            kind, reason, count = "consecutive_5xx", "consecutive 5xx", st.consecutive_5xx
         else:
             return None
-        return self._eject(st, endpoint, now, f"{reason} (last: {describe(outcome)})")
+        reason = f"{count} {reason} (last: {describe(outcome)})"
+        return self._eject(st, endpoint, now, reason, kind)
 
     def admit(self, endpoint: Endpoint, now: float) -> bool:
         """May a request go to `endpoint`? False only for a probing endpoint whose one probe
@@ -209,7 +213,7 @@ class OutlierDetector:
             ):
                 rate = 100.0 * (st.requests - st.failures) / st.requests
                 reason = f"success rate {rate:.1f}% over {st.requests} requests"
-                verdict = self._eject(st, endpoint, now, reason)
+                verdict = self._eject(st, endpoint, now, reason, "success_rate")
                 if verdict is not None:
                     verdicts.append(verdict)
                     continue
@@ -227,7 +231,7 @@ class OutlierDetector:
                     f"p{config.latency_percentile:g} latency {value * 1000:.1f} ms > "
                     f"{config.latency_factor:g} x median {median * 1000:.1f} ms"
                 )
-                verdict = self._eject(st, endpoint, now, reason)
+                verdict = self._eject(st, endpoint, now, reason, "latency")
                 if verdict is not None:
                     verdicts.append(verdict)
         for st in self.stats.values():
@@ -251,7 +255,7 @@ class OutlierDetector:
         return out < max(1, math.floor(len(self.stats) * percent / 100.0))
 
     def _eject(
-        self, st: EndpointStats, endpoint: Endpoint, now: float, reason: str
+        self, st: EndpointStats, endpoint: Endpoint, now: float, reason: str, kind: str
     ) -> Verdict | None:
         if st.state is ACTIVE and not self._room():
             self.refused_by_cap += 1
@@ -266,6 +270,7 @@ class OutlierDetector:
         st.requests = st.failures = st.samples = 0  # a readmitted endpoint starts afresh
         st.reason = reason
         self.ejections_total += 1
+        self.ejections_by_reason[kind] = self.ejections_by_reason.get(kind, 0) + 1
         self.next_due = min(self.next_due, st.until)
         return Verdict(endpoint, EJECTED, st.until, st.ejections, reason)
 

@@ -193,6 +193,11 @@ class ResourceLimits(Generic[W]):
         ceiling = getattr(self, {"max_pending_requests": "max_pending"}.get(limit, limit))
         return f"upstream overloaded: {limit} ({ceiling}) reached"
 
+    @property
+    def overflows(self) -> dict[str, int]:
+        """Overflows per limit (and retry budget, pending timeout), for the admin API."""
+        return dict(self.overflow)
+
     def counters(self) -> dict[str, int]:
         gauges = {
             "connections": self.connections,

@@ -219,3 +219,4 @@ def test_describe_shows_flags_and_reasons() -> None:
     assert ramping["healthy"] and ramping["eligible"] and ramping["slow_start"] == 9.0
     assert ramping["last_reason"] == "passed active health checks: HTTP 200"
     assert set(ramping) >= {"weight", "effective_weight", "half_open", "retry_after"}
+    assert ramping["last_change"] >= ejected["last_change"] > 1e9  # unix time

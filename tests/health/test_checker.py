@@ -71,6 +71,8 @@ def test_a_failing_endpoint_is_marked_down_and_back_up(servers: list[FaultThread
         finally:
             await checker.stop()
 
+        assert checker.results["failure"] >= 2 and checker.results["success"] >= 4
+
     asyncio.run(scenario())
     assert servers[0].stats()["health"] >= 4
 

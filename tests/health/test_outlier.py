@@ -273,6 +273,20 @@ def test_next_due_tracks_the_interval_and_the_earliest_ejection_end() -> None:
     assert d.next_due == 10.0
 
 
+def test_ejections_are_counted_by_the_kind_of_evidence() -> None:
+    d, (a, b, *_) = detector(consecutive_gateway_failure=2, consecutive_5xx=3)
+    fail(d, a, 2, outcome=Fault.RESET)
+    fail(d, b, 3, outcome=500)
+    d.sweep(31.0)
+    assert d.admit(a, 31.0)
+    d.observe(a, 503, 0.001, 31.1)
+    assert d.ejections_by_reason == {
+        "consecutive_gateway_failure": 1,
+        "consecutive_5xx": 1,
+        "probe_failed": 1,
+    }
+
+
 def test_repr_counts_states() -> None:
     d, (a, *_) = detector(consecutive_gateway_failure=1)
     fail(d, a, 1)

@@ -180,6 +180,7 @@ def test_counters_and_repr() -> None:
     counters = lim.counters()
     assert counters["requests"] == 1 and counters["pending"] == 1
     assert counters["overflow_max_requests"] == 1
+    assert lim.overflows["max_requests"] == 1 and lim.overflows is not lim.overflow
     assert repr(lim) == (
         "<ResourceLimits web conns=0/1024 pending=1/1024 requests=1/1 retries=0/inf overflows=1>"
     )
