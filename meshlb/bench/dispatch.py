@@ -1,0 +1,134 @@
+"""Open-model dispatch: hand each due request to a free connection slot.
+
+Theory of operation. A slot is one request's worth of capacity: an idle HTTP/1.1 connection,
+or one free stream of an HTTP/2 connection. A timer ticks at the next intended send time (at
+most once per millisecond: the event loop's timers have millisecond granularity) and sends the
+due requests on idle slots. When a tick finds no idle slot, the due requests are *held*: they
+wait as a backlog, and a slot that frees up takes the oldest one at once. Latency is measured
+from an `origin`:
+
+* a held request is charged from its intended time. This is wrk2's correction for
+  coordinated omission: the stall that kept every slot busy is exactly what it measures;
+* any other request is charged from the later of its intended time and the time its tick was
+  planned for (or from its send time, if a freed slot takes it before the tick). The delay
+  that batching sends into millisecond ticks adds is the generator's, not the server's;
+  a tick that runs late because the event loop was busy is still charged.
+
+Nothing here does I/O or reads a clock: callers pass `now`, so tests drive it with fake time.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Protocol
+
+from meshlb.bench.schedule import RateSchedule
+
+TIMER_GRANULARITY_NS = 1_000_000
+
+
+class Slot(Protocol):
+    def can_send(self) -> bool: ...
+
+    def send(self, origin_ns: int, now_ns: int) -> None: ...
+
+
+class OpenDispatcher:
+    def __init__(self, schedule: RateSchedule, limit: int | None,
+                 on_finished: Callable[[], None]) -> None:
+        self.schedule = schedule
+        self.limit = sys.maxsize if limit is None else limit
+        self.idle: list[Slot] = []
+        self.next_index = 0  # the next request of the schedule to send
+        self.inflight = 0
+        self.finished = False
+        self._held = 0  # requests below this index waited for a slot
+        self._on_finished = on_finished
+
+    def __repr__(self) -> str:
+        return (f"<OpenDispatcher next={self.next_index} inflight={self.inflight} "
+                f"idle={len(self.idle)} {self.schedule!r}>")
+
+    def restart(self, schedule: RateSchedule, limit: int | None) -> None:
+        """Start a fresh schedule (after the warm-up); requests in flight still complete."""
+        self.schedule = schedule
+        self.limit = sys.maxsize if limit is None else max(0, limit - self.inflight)
+        self.next_index = 0
+        self._held = 0
+        self._check_finished()
+
+    def backlog(self, now_ns: int) -> int:
+        return max(0, self._due(now_ns) - self.next_index)
+
+    def tick(self, now_ns: int, planned_ns: int) -> int | None:
+        """Send what is due on idle slots. `planned_ns` is when this tick was meant to run.
+        Returns when the next tick should run, or None when the schedule is exhausted."""
+        due = self._due(now_ns)
+        while self.next_index < due:
+            slot = self._take_idle()
+            if slot is None:
+                self._held = due
+                break
+            origin = self._origin(self.next_index, now_ns, planned_ns)
+            self.next_index += 1
+            self.inflight += 1
+            slot.send(origin, now_ns)
+        if self.next_index >= self.limit:
+            return None
+        return max(self.schedule.intended_ns(self.next_index), now_ns + TIMER_GRANULARITY_NS)
+
+    def slot_free(self, slot: Slot, now_ns: int) -> None:
+        """A slot can take a request: the oldest waiting one, or it waits for the next tick."""
+        if self.next_index < self._due(now_ns):
+            origin = self._origin(self.next_index, now_ns, now_ns)
+            self.next_index += 1
+            self.inflight += 1
+            slot.send(origin, now_ns)
+        else:
+            self.idle.append(slot)
+            self._check_finished()
+
+    def complete(self, slot: Slot, now_ns: int) -> None:
+        """A response arrived on `slot`, which can take the next request."""
+        self.inflight -= 1
+        self.slot_free(slot, now_ns)
+
+    def drop_slot(self) -> None:
+        """A request in flight ended (in an error, or with a response on a connection that is
+        closing) and its slot is gone with the connection."""
+        self.inflight -= 1
+        self._check_finished()
+
+    def connect_failed(self, now_ns: int) -> bool:
+        """A connection could not be opened: the oldest waiting request, if any, is lost with
+        it. Returns whether one was (it then counts as a connect error)."""
+        if self.next_index < self._due(now_ns):
+            self.next_index += 1
+            self._check_finished()
+            return True
+        return False
+
+    def _origin(self, index: int, now_ns: int, planned_ns: int) -> int:
+        intended = self.schedule.intended_ns(index)
+        if index < self._held:
+            return intended
+        return min(now_ns, max(intended, planned_ns))
+
+    def _due(self, now_ns: int) -> int:
+        due = self.schedule.due(now_ns)
+        return due if due < self.limit else self.limit
+
+    def _take_idle(self) -> Slot | None:
+        idle = self.idle
+        while idle:
+            slot = idle.pop()
+            # A slot whose connection closed (or whose stream was taken since) is stale.
+            if slot.can_send():
+                return slot
+        return None
+
+    def _check_finished(self) -> None:
+        if not self.finished and self.next_index >= self.limit and self.inflight == 0:
+            self.finished = True
+            self._on_finished()

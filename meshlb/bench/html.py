@@ -1,0 +1,112 @@
+"""The --html report: one self-contained file (inline SVG and CSS, no scripts or assets)."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from meshlb.bench.duration import format_duration
+from meshlb.bench.report import Document, format_bytes
+from meshlb.bench.svg import Chart, Series, render
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 800px; color: #222; }
+h1 { font-size: 1.3em; } table { border-collapse: collapse; margin: 1em 0; }
+td, th { padding: 2px 12px 2px 0; text-align: right; } th { text-align: left; }
+.chart text { font-size: 12px; fill: #333; } .chart .title { font-size: 14px; font-weight: 600; }
+.chart .grid { stroke: #e4e4e4; } .chart .axis { stroke: #888; }
+"""
+_P50, _P99, _P99U, _RPS = "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c"
+
+
+def _x_of_percentile(pct: float) -> float:
+    """Position of a percentile on the distribution chart: log10 of 1 / (1 - p)."""
+    return math.log10(1.0 / max(1e-9, 1.0 - pct / 100.0))
+
+
+def latency_over_time(doc: Document) -> Chart:
+    rows = doc["timeseries"]
+    series = [
+        Series("p50", _P50, [(r["elapsed_s"], r["p50"]) for r in rows]),
+        Series("p99", _P99, [(r["elapsed_s"], r["p99"]) for r in rows]),
+    ]
+    if rows and "p99_uncorrected" in rows[0]:
+        series[1].name = "p99 corrected"
+        series.append(Series("p99 uncorrected", _P99U,
+                             [(r["elapsed_s"], r["p99_uncorrected"]) for r in rows], dashed=True))
+    return Chart("latency-over-time", "Latency over time", "seconds", "latency (ms)", series)
+
+
+def requests_over_time(doc: Document) -> Chart:
+    rows = doc["timeseries"]
+    points = []
+    start = 0.0
+    for row in rows:
+        span = max(row["elapsed_s"] - start, 1e-3)
+        points.append((row["elapsed_s"], row["requests"] / span))
+        start = row["elapsed_s"]
+    return Chart("requests-over-time", "Requests per second", "seconds", "requests/s",
+                 [Series("requests/s", _RPS, points, bars=True)])
+
+
+def percentile_distribution(doc: Document) -> Chart:
+    def points(block: dict[str, object]) -> list[tuple[float, float]]:
+        pairs = block["percentiles"]
+        assert isinstance(pairs, list)
+        return [(_x_of_percentile(pct), ms) for pct, ms in pairs]
+
+    series = [Series("latency", _P99, points(doc["histogram"]))]
+    if "histogram_uncorrected" in doc:
+        series[0].name = "corrected"
+        series.append(Series("uncorrected", _P99U, points(doc["histogram_uncorrected"]),
+                             dashed=True))
+    decades = max((int(x) for s in series for x, _ in s.points), default=2)
+    ticks = [(float(d), f"{100.0 * (1 - 10.0 ** -d):.{max(0, d - 2)}f}%")
+             for d in range(0, max(decades, 2) + 1)]
+    return Chart("percentile-distribution", "Latency by percentile", "percentile",
+                 "latency (ms)", series, x_ticks=ticks)
+
+
+def _summary_table(doc: Document) -> str:
+    rows = [
+        ("URL", doc["url"]),
+        ("Protocol", f"{doc['protocol']}, {doc['model']} model"),
+        ("Connections", f"{doc['connections']} ({doc['workers']} workers)"),
+        ("Requests", f"{doc['requests']:,} in {doc['duration_s']:.2f}s"),
+        ("Requests/s", f"{doc['rps']:,.2f}"),
+        ("Transfer/s", format_bytes(doc["transfer_bytes_per_s"])),
+        ("Status", ", ".join(f"{code}: {n:,}" for code, n in doc["status"].items()) or "none"),
+        ("Errors", ", ".join(f"{kind} {n:,}" for kind, n in doc["errors"].items())),
+    ]
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _latency_table(doc: Document) -> str:
+    keys = ["p50", "p75", "p90", "p99", "p999", "p9999", "max"]
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    blocks = [("latency", doc["latency_ms"])]
+    if "latency_uncorrected_ms" in doc:
+        blocks = [("corrected", doc["latency_ms"]),
+                  ("uncorrected", doc["latency_uncorrected_ms"])]
+    body = "".join(
+        f"<tr><th>{name}</th>"
+        + "".join(f"<td>{format_duration(block[k] / 1e3)}</td>" for k in keys) + "</tr>"
+        for name, block in blocks)
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def render_html(doc: Document) -> str:
+    charts = [latency_over_time(doc), requests_over_time(doc), percentile_distribution(doc)]
+    title = f"meshlb bench: {doc['url']}"
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        _summary_table(doc),
+        _latency_table(doc),
+        *(f"<figure>{render(chart)}</figure>" for chart in charts),
+        "</body></html>",
+        "",
+    ])

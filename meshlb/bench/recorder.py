@@ -1,0 +1,77 @@
+"""A worker's live counters, written by its connections and read once a second.
+
+The connections keep direct references to `latency`, `latency_uncorrected` and `status` and
+index them on every response; those lists are therefore zeroed in place, never replaced.
+"""
+
+from __future__ import annotations
+
+from meshlb.bench.histogram import new_counts, sparse_of
+from meshlb.bench.results import ErrorKind, SecondRow, WorkerResult
+
+STATUS_SLOTS = 1000  # llhttp accepts three-digit status codes only
+
+
+class Recorder:
+    __slots__ = ("latency", "latency_uncorrected", "status", "errors", "rx_bytes",
+                 "header_counts", "rows", "_errors_at_roll", "_zero")
+
+    def __init__(self) -> None:
+        self._zero = new_counts()
+        self.latency = new_counts()  # bucket counts for the current second
+        self.latency_uncorrected = new_counts()
+        self.status = [0] * STATUS_SLOTS
+        self.errors = [0] * len(ErrorKind)
+        self.rx_bytes = 0
+        self.header_counts: dict[str, int] = {}
+        self.rows: list[SecondRow] = []
+        self._errors_at_roll = 0
+
+    def __repr__(self) -> str:
+        return (f"<Recorder rows={len(self.rows)} current={sum(self.latency)} "
+                f"errors={self.errors}>")
+
+    def error(self, kind: ErrorKind) -> None:
+        self.errors[kind] += 1
+
+    def count_header(self, value: str) -> None:
+        self.header_counts[value] = self.header_counts.get(value, 0) + 1
+
+    def roll(self, second: int, elapsed_ns: int) -> SecondRow:
+        """Close the current second: move its counts into a row and start the next one."""
+        errors = sum(self.errors)
+        row = SecondRow(
+            second=second,
+            elapsed_ns=elapsed_ns,
+            errors=errors - self._errors_at_roll,
+            latency=sparse_of(self.latency),
+            latency_uncorrected=sparse_of(self.latency_uncorrected),
+        )
+        self._errors_at_roll = errors
+        self.latency[:] = self._zero
+        self.latency_uncorrected[:] = self._zero
+        self.rows.append(row)
+        return row
+
+    def reset(self) -> None:
+        """Forget everything recorded so far (the end of the warm-up)."""
+        self.latency[:] = self._zero
+        self.latency_uncorrected[:] = self._zero
+        self.status[:] = [0] * STATUS_SLOTS
+        self.errors[:] = [0] * len(ErrorKind)
+        self.rx_bytes = 0
+        self.header_counts.clear()
+        self.rows.clear()
+        self._errors_at_roll = 0
+
+    def result(self, worker: int, duration_ns: int, interrupted: bool) -> WorkerResult:
+        return WorkerResult(
+            worker=worker,
+            duration_ns=duration_ns,
+            rx_bytes=self.rx_bytes,
+            status={code: n for code, n in enumerate(self.status) if n},
+            errors=list(self.errors),
+            rows=list(self.rows),
+            header_counts=dict(self.header_counts),
+            interrupted=interrupted,
+        )
