@@ -13,8 +13,9 @@ recovers (restarted after a kill) and traffic runs `--recover-seconds` more.
 Per fault it prints: requests sent and failed (not 200, or no response) from the fault's start
 to the end of the recovery; p50/p99/max latency while the fault lasts; time to eject, the last
 moment (after the fault began) a request still touched b2 according to meshlb's access log
-(served by it, or retried away from it); and time to readmit, from the recovery to the first
-200 that b2 served. All on 127.0.0.1, bounded in time.
+(served by it, or retried away from it) before half a second without any; and time to
+readmit, from the recovery to the first 200 that b2 served (0 if a half-open probe had already
+readmitted it). All on 127.0.0.1, bounded in time.
 """
 
 from __future__ import annotations
@@ -162,6 +163,18 @@ def recover(backend: FaultProcess, fault: str) -> None:
         backend.set_mode("normal", retry_after="")
 
 
+QUIET = 0.5  # seconds without a request touching b2 that count as "ejected"
+
+
+def first_quiet(times: list[float], gap: float) -> float:
+    """The first time after which nothing happens for `gap` seconds (a half-open probe later
+    on does not move the ejection)."""
+    for earlier, later in zip(times, times[1:], strict=False):
+        if later - earlier >= gap:
+            return earlier
+    return times[-1]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q / 100.0 + 0.5) - 1))]
@@ -206,7 +219,7 @@ def run_fault(
         if float(e["ts"]) < t1
         and (e.get("endpoint") == victim.address or int(str(e.get("attempts", 1))) > 1)
     ]
-    eject = f"{max(touched) - t0:.2f}" if touched else "-"
+    eject = f"{first_quiet(sorted(touched), QUIET) - t0:.2f}" if touched else "-"
     back = [
         float(e["ts"])
         for e in entries

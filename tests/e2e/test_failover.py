@@ -146,7 +146,7 @@ def test_a_black_holed_backend_costs_no_get_and_at_most_the_per_try_timeout(
     assert failed(load.results) == []
     assert p99(during) < 0.3 + 0.15  # one per-try timeout, one backoff, a little slack
     settled = load.between(since + 1.5, since + 2.5)  # ejected by then: no more timeouts
-    assert max(r.latency for r in settled) < 0.1
+    assert max(r.latency for r in settled) < 0.3
     assert {r.node for r in settled} == {"b1", "b3"}
 
 
