@@ -12,7 +12,7 @@ from meshlb.bench.svg import Chart, Series, render
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 800px; color: #222; }
 h1 { font-size: 1.3em; } table { border-collapse: collapse; margin: 1em 0; }
-td, th { padding: 2px 12px 2px 0; text-align: right; } th { text-align: left; }
+td, th { padding: 2px 14px 2px 0; text-align: left; } .latency td { text-align: right; }
 .chart text { font-size: 12px; fill: #333; } .chart .title { font-size: 14px; font-weight: 600; }
 .chart .grid { stroke: #e4e4e4; } .chart .axis { stroke: #888; }
 """
@@ -34,7 +34,8 @@ def latency_over_time(doc: Document) -> Chart:
         series[1].name = "p99 corrected"
         series.append(Series("p99 uncorrected", _P99U,
                              [(r["elapsed_s"], r["p99_uncorrected"]) for r in rows], dashed=True))
-    return Chart("latency-over-time", "Latency over time", "seconds", "latency (ms)", series)
+    return Chart("latency-over-time", "Latency over time", "seconds", "latency (ms)", series,
+                 x_min=0.0)
 
 
 def requests_over_time(doc: Document) -> Chart:
@@ -46,21 +47,22 @@ def requests_over_time(doc: Document) -> Chart:
         points.append((row["elapsed_s"], row["requests"] / span))
         start = row["elapsed_s"]
     return Chart("requests-over-time", "Requests per second", "seconds", "requests/s",
-                 [Series("requests/s", _RPS, points, bars=True)])
+                 [Series("requests/s", _RPS, points, bars=True)], x_min=0.0)
 
 
 def percentile_distribution(doc: Document) -> Chart:
     def points(block: dict[str, object]) -> list[tuple[float, float]]:
         pairs = block["percentiles"]
         assert isinstance(pairs, list)
-        return [(_x_of_percentile(pct), ms) for pct, ms in pairs]
+        # The last pair is the maximum at 100 %, which has no place on a log axis.
+        return [(_x_of_percentile(pct), ms) for pct, ms in pairs if pct < 100.0]
 
     series = [Series("latency", _P99, points(doc["histogram"]))]
     if "histogram_uncorrected" in doc:
         series[0].name = "corrected"
         series.append(Series("uncorrected", _P99U, points(doc["histogram_uncorrected"]),
                              dashed=True))
-    decades = max((int(x) for s in series for x, _ in s.points), default=2)
+    decades = max((math.ceil(x) for s in series for x, _ in s.points), default=2)
     ticks = [(float(d), f"{100.0 * (1 - 10.0 ** -d):.{max(0, d - 2)}f}%")
              for d in range(0, max(decades, 2) + 1)]
     return Chart("percentile-distribution", "Latency by percentile", "percentile",
@@ -84,7 +86,8 @@ def _summary_table(doc: Document) -> str:
 
 def _latency_table(doc: Document) -> str:
     keys = ["p50", "p75", "p90", "p99", "p999", "p9999", "max"]
-    head = "".join(f"<th>{k}</th>" for k in keys)
+    labels = ["p50", "p75", "p90", "p99", "p99.9", "p99.99", "max"]
+    head = "".join(f"<th>{label}</th>" for label in labels)
     blocks = [("latency", doc["latency_ms"])]
     if "latency_uncorrected_ms" in doc:
         blocks = [("corrected", doc["latency_ms"]),
@@ -93,7 +96,7 @@ def _latency_table(doc: Document) -> str:
         f"<tr><th>{name}</th>"
         + "".join(f"<td>{format_duration(block[k] / 1e3)}</td>" for k in keys) + "</tr>"
         for name, block in blocks)
-    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+    return f'<table class="latency"><tr><th></th>{head}</tr>{body}</table>'
 
 
 def render_html(doc: Document) -> str:

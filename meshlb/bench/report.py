@@ -140,14 +140,18 @@ def format_text(doc: Document) -> str:
     if doc["interrupted"]:
         out.append(f"  Interrupted: these figures cover the first {doc['duration_s']:.2f}s.\n")
     out.append("  Latency     " + "".join(f"{label:>10}" for label in _LABELS.values()) + "\n")
-    if "latency_uncorrected_ms" in doc:
+    if not doc["requests"]:
+        out.append("    (no responses)\n")
+    elif "latency_uncorrected_ms" in doc:
         out.append(_latency_line("corrected", doc["latency_ms"]))
         out.append(_latency_line("uncorrected", doc["latency_uncorrected_ms"]))
         out.append("    (corrected: from each request's intended send time)\n")
     else:
         out.append(_latency_line("", doc["latency_ms"]))
-    mean, stdev = doc["latency_ms"]["mean"], doc["latency_ms"]["stdev"]
-    out.append(f"    mean {format_duration(mean / 1e3)}, stdev {format_duration(stdev / 1e3)}\n")
+    if doc["requests"]:
+        mean, stdev = doc["latency_ms"]["mean"], doc["latency_ms"]["stdev"]
+        out.append(f"    mean {format_duration(mean / 1e3)}, "
+                   f"stdev {format_duration(stdev / 1e3)}\n")
     out.append(f"  {doc['requests']:,} requests in {doc['duration_s']:.2f}s, "
                f"{format_bytes(doc['bytes'])} read\n")
     status = ", ".join(f"{code}: {count:,}" for code, count in doc["status"].items())

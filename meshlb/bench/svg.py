@@ -29,6 +29,7 @@ class Chart:
     y_label: str
     series: list[Series]
     x_ticks: list[tuple[float, str]] = field(default_factory=list)  # fixed ticks, or automatic
+    x_min: float | None = None  # where the x axis starts; the smallest x by default
 
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:
@@ -52,6 +53,8 @@ def render(chart: Chart) -> str:
     xs = [x for s in chart.series for x, _ in s.points] + [x for x, _ in chart.x_ticks]
     ys = [y for s in chart.series for _, y in s.points]
     x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if chart.x_min is not None:
+        x_low = min(x_low, chart.x_min)
     if x_high <= x_low:
         x_high = x_low + 1.0
     y_ticks = nice_ticks(max(ys, default=0.0))
@@ -86,7 +89,7 @@ def render(chart: Chart) -> str:
     out.append(f'<text transform="translate(14 {TOP + plot_h / 2:.1f}) rotate(-90)" '
                f'text-anchor="middle">{escape(chart.y_label)}</text>')
     for number, series in enumerate(chart.series):
-        out.append(_series(series, px, py, plot_w / max(len(series.points), 1)))
+        out.append(_series(series, px, py, x_low))
         legend_y = TOP + 14 + number * 18
         out.append(f'<line x1="{WIDTH - RIGHT + 12}" y1="{legend_y - 4}" '
                    f'x2="{WIDTH - RIGHT + 34}" y2="{legend_y - 4}" stroke="{series.color}" '
@@ -96,13 +99,19 @@ def render(chart: Chart) -> str:
     return "\n".join(out)
 
 
-def _series(series: Series, px: Scale, py: Scale, bar_width: float) -> str:
+def _series(series: Series, px: Scale, py: Scale, x_low: float) -> str:
     if series.bars:
-        width = max(1.0, bar_width * 0.7)
-        return "".join(
-            f'<rect x="{px(x) - width:.1f}" y="{py(y):.1f}" width="{width:.1f}" '
-            f'height="{max(0.0, py(0.0) - py(y)):.1f}" fill="{series.color}" opacity="0.6"/>'
-            for x, y in series.points)
+        # Each bar spans from the previous point's x (or the axis start) to its own x.
+        bars = []
+        start = x_low
+        for x, y in series.points:
+            left, right = px(start), px(x)
+            width = max(1.0, (right - left) * 0.85)
+            bars.append(f'<rect x="{right - width:.1f}" y="{py(y):.1f}" width="{width:.1f}" '
+                        f'height="{max(0.0, py(0.0) - py(y)):.1f}" fill="{series.color}" '
+                        f'opacity="0.6"><title>{y:,.0f}</title></rect>')
+            start = x
+        return "".join(bars)
     coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in series.points)
     dash = ' stroke-dasharray="6 4"' if series.dashed else ""
     return (f'<polyline class="series" points="{coords}" fill="none" stroke="{series.color}" '
