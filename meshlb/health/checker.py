@@ -60,8 +60,11 @@ class HealthChecker:
         """Set every endpoint to `initial_state` and start checking."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        healthy = self.config.initial_state == "healthy"
+        initial = self.config.initial_state == "healthy"
         for endpoint in self.endpoint_set.endpoints:
+            # An endpoint kept across a reload keeps the state it had; a new one starts in
+            # `initial_state`.
+            healthy = endpoint.healthy if endpoint.last_reason != "added" else initial
             self.states[endpoint] = RiseFall(
                 self.config.rise, self.config.fall, healthy=healthy, now=now
             )

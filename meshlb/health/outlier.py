@@ -97,9 +97,15 @@ class OutlierDetector:
     def __init__(self, config: OutlierConfig, endpoints: Sequence[Endpoint], now: float) -> None:
         self.config = config
         self.stats = {e: EndpointStats(now) for e in endpoints}
+        for e, st in self.stats.items():  # an endpoint kept across a reload stays ejected
+            st.ejections = e.ejection_count
+            if e.ejected_until > now:
+                st.state, st.until, st.ejected_at = EJECTED, e.ejected_until, now
+                st.reason = e.last_reason
         self.interval = float(config.interval)
         self.next_sweep = now + self.interval
-        self.next_due = self.next_sweep
+        ends = [st.until for st in self.stats.values() if st.state is EJECTED]
+        self.next_due = min([self.next_sweep, *ends])
         self.probing = 0
         self.ejections_total = 0
         self.ejections_by_reason: dict[str, int] = {}  # kind of evidence -> ejections

@@ -115,6 +115,26 @@ def test_initial_state_unhealthy_waits_for_the_first_passing_check(
     asyncio.run(scenario())
 
 
+def test_a_checker_rebuilt_by_a_reload_keeps_what_endpoints_already_showed(
+    servers: list[FaultThread],
+) -> None:
+    es = endpoint_set(servers)
+    a, b = es.endpoints
+    es.set_active_health(b, False, "HTTP 503", 1.0)  # seen failing before the reload
+    config = HealthCheckConfig(interval=Duration(0.05), jitter=0.0, rise=2, fall=2)
+
+    async def scenario() -> None:
+        checker = HealthChecker(es, config)
+        await checker.start()
+        try:
+            assert not checker.states[b].healthy and checker.states[a].healthy
+            await until(lambda: b.healthy)  # b answers 200 now: two checks bring it back
+        finally:
+            await checker.stop()
+
+    asyncio.run(scenario())
+
+
 def test_stop_ends_every_check(servers: list[FaultThread]) -> None:
     es = endpoint_set(servers)
 

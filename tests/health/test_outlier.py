@@ -287,6 +287,17 @@ def test_ejections_are_counted_by_the_kind_of_evidence() -> None:
     }
 
 
+def test_an_endpoint_kept_across_a_reload_stays_ejected_with_its_count() -> None:
+    (a, b) = endpoints(2)
+    a.ejected_until, a.ejection_count, a.last_reason = 50.0, 2, "ejected for 60s"
+    d = OutlierDetector(OutlierConfig(), [a, b], now=20.0)
+    assert d.stats[a].state is EJECTED and d.next_due == 30.0  # the first interval sweep
+    d.sweep(30.0)
+    assert d.next_due == 40.0
+    (verdict,) = d.sweep(50.0)
+    assert verdict.state is PROBING and verdict.ejections == 2
+
+
 def test_repr_counts_states() -> None:
     d, (a, *_) = detector(consecutive_gateway_failure=1)
     fail(d, a, 1)
