@@ -17,6 +17,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,14 @@ from typing import Any
 import msgspec
 
 from meshlb.accesslog import AccessLog
+from meshlb.admin.metrics import MetricsExporter
+from meshlb.admin.server import AdminServer
 from meshlb.admin.snapshot import MetricsSnapshot
 from meshlb.cluster.cluster import Cluster
 from meshlb.config.load import ConfigError, load_file
 from meshlb.config.schema import Config, ListenerConfig, RouteConfig
 from meshlb.config.units import parse_address
+from meshlb.health.remediation import RemediationRunner
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
 from meshlb.proxy.tcp import TcpListenerContext, TcpSession
@@ -134,12 +138,29 @@ class App:
         self.reloads = 0
         self.clusters = self._build_clusters(config, {})
         self._pending = self._build_listeners(config)
+        self.admin: AdminServer | None = None
+        self.remediation: dict[str, RemediationRunner] = self._build_remediation(config, {})
 
     # -- building ---------------------------------------------------------------------------
 
     @staticmethod
     def _build_clusters(config: Config, previous: dict[str, Cluster]) -> dict[str, Cluster]:
         return {name: Cluster(name, cc, previous.get(name)) for name, cc in config.clusters.items()}
+
+    @staticmethod
+    def _build_remediation(
+        config: Config, previous: dict[str, RemediationRunner]
+    ) -> dict[str, RemediationRunner]:
+        runners = {}
+        for name, cc in config.clusters.items():
+            if cc.on_unhealthy is None:
+                continue
+            old = previous.get(name)
+            kept = old is not None and old.config == cc.on_unhealthy
+            runners[name] = (
+                old if kept and old is not None else RemediationRunner(name, cc.on_unhealthy)
+            )
+        return runners
 
     def _build_listeners(
         self, config: Config
@@ -182,6 +203,22 @@ class App:
             self.bound.append(await self._serve(key, http, tcp))
         self._pending = []
         self._ticker = asyncio.ensure_future(self._tick())
+        await self.start_admin()
+
+    async def start_admin(self) -> None:
+        """The admin API is best effort: a port in use costs the API, never the proxy."""
+        config = self.config.admin
+        if not config.enabled:
+            return
+        admin = AdminServer(self, config, metrics=MetricsExporter(self))
+        try:
+            await admin.start()
+        except OSError as exc:
+            log.error("admin API disabled: cannot listen on %s: %s", config.address, exc.strerror)
+            return
+        self.admin = admin
+        host, port = admin.address
+        log.info("admin API and status page on http://%s:%d/", host, port)
 
     async def _serve(
         self, key: tuple[str, str], http: ListenerContext | None, tcp: TcpListenerContext | None
@@ -213,10 +250,22 @@ class App:
                     seconds = 0.0
                     for cluster in self.clusters.values():
                         cluster.pool.sweep(now)
+                    self._tick_remediation()
                 if self.access_log is not None:
                     self.access_log.flush()
             except Exception:  # the ticker must survive any bug in what it drives
                 log.exception("error in the periodic sweep")
+
+    def _tick_remediation(self) -> None:
+        if not self.remediation:
+            return
+        from meshlb.introspect import endpoint_views
+
+        now, wall = time.monotonic(), time.time()
+        for name, runner in self.remediation.items():
+            cluster = self.clusters.get(name)
+            if cluster is not None:
+                runner.tick(endpoint_views(cluster, now, runner), wall)
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -258,6 +307,10 @@ class App:
             b.close_sessions()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.admin is not None:
+            await self.admin.stop()
+        for runner in self.remediation.values():
+            await runner.close()
         for cluster in self.clusters.values():
             cluster.pool.close_all()
         if self.access_log is not None:
@@ -349,6 +402,11 @@ class App:
             gone.shutdown_sessions()
         self.bound = bound
         self.config = config
+        runners = self._build_remediation(config, self.remediation)
+        for name, runner in self.remediation.items():
+            if runners.get(name) is not runner:
+                await runner.close()
+        self.remediation = runners
         for cluster in old_clusters.values():
             cluster.pool.retire()
 

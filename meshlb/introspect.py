@@ -16,9 +16,12 @@ from meshlb.admin.snapshot import (
 if TYPE_CHECKING:
     from meshlb.app import App
     from meshlb.cluster.cluster import Cluster
+    from meshlb.health.remediation import RemediationRunner
 
 
-def endpoint_views(cluster: Cluster, now: float) -> list[EndpointView]:
+def endpoint_views(
+    cluster: Cluster, now: float, runner: RemediationRunner | None = None
+) -> list[EndpointView]:
     views = []
     by_address = {e.address: e for e in cluster.endpoint_set.endpoints}
     for row in cluster.endpoint_set.describe(now):
@@ -37,17 +40,20 @@ def endpoint_views(cluster: Cluster, now: float) -> list[EndpointView]:
                 draining=bool(row.get("draining")),
                 slow_start=row.get("slow_start") is not None,
                 last_reason=str(row.get("last_reason") or ""),
-                last_change=float(getattr(endpoint, "last_change", 0.0)),
+                last_change=float(row.get("last_change") or endpoint.last_change),
                 active_requests=endpoint.active_requests,
                 active_connections=endpoint.active_connections,
                 total_requests=endpoint.total_requests,
                 latency_avg_ms=round(endpoint.latency_ewma * 1000, 3),
+                hooks=runner.history(row["address"]) if runner is not None else [],
             )
         )
     return views
 
 
-def cluster_view(cluster: Cluster, now: float) -> ClusterView:
+def cluster_view(
+    cluster: Cluster, now: float, runner: RemediationRunner | None = None
+) -> ClusterView:
     endpoint_set = cluster.endpoint_set
     outlier = getattr(endpoint_set, "outlier", None)
     ejections: dict[str, int] = dict(getattr(outlier, "ejections_by_reason", {}) or {})
@@ -58,7 +64,7 @@ def cluster_view(cluster: Cluster, now: float) -> ClusterView:
     return ClusterView(
         name=cluster.name,
         balancer=cluster.config.balancer,
-        endpoints=endpoint_views(cluster, now),
+        endpoints=endpoint_views(cluster, now, runner),
         panic=endpoint_set.snapshot.panic,
         retries=cluster.retries,
         overflows=overflows,
@@ -95,8 +101,9 @@ def snapshot(app: App) -> MetricsSnapshot:
             )
     for tcp in app.tcp_listeners:
         listeners.append(
-            ListenerView(name=tcp.name, address=tcp.config.address,
-                         active_connections=len(tcp.sessions))
+            ListenerView(
+                name=tcp.name, address=tcp.config.address, active_connections=len(tcp.sessions)
+            )
         )
     stats = app.stats
     if listeners:
@@ -107,6 +114,8 @@ def snapshot(app: App) -> MetricsSnapshot:
         workers=1,
         listeners=listeners,
         routes=routes,
-        clusters=[cluster_view(c, now) for c in app.clusters.values()],
+        clusters=[
+            cluster_view(c, now, app.remediation.get(name)) for name, c in app.clusters.items()
+        ],
         local_failures=dict(stats.local_failures),
     )

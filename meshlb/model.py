@@ -36,6 +36,7 @@ class Endpoint:
     healthy_since: float = 0.0  # when it last became eligible; drives slow start
     retry_after_until: float = 0.0  # skipped until then after a 429/503 with Retry-After
     last_reason: str = "added"
+    last_change: float = 0.0  # unix time of the last health transition (0 = none yet)
 
     # Live counters: written by the data path.
     active_requests: int = 0

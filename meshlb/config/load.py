@@ -89,6 +89,9 @@ def _collect(obj: Any, tp: Any, path: str, errors: list[str]) -> bool:
                 _collect(obj[name], field.type, _dotted(path, name), errors)
             elif field.required:
                 errors.append(f"{_dotted(path, name)}: required key is missing")
+        if len(errors) == before and hasattr(struct, "__post_init__"):
+            # Every field is fine on its own: the struct's own cross-field rules run now.
+            _convert(obj, struct, path, errors)
     elif origin is list and isinstance(obj, list) and _struct_of(get_args(tp)[0]) is not None:
         for i, item in enumerate(obj):
             _collect(item, get_args(tp)[0], f"{path}[{i}]", errors)
@@ -144,6 +147,7 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
             if listener.name in listener_names:
                 errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
             listener_names.add(listener.name)
+    _check_address(config.admin.address, "admin.address", errors, listener=True)
     if not config.listeners:
         errors.append("listeners: at least one listener is required")
     for name, cluster in config.clusters.items():

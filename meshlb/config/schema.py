@@ -15,6 +15,7 @@ from msgspec import Meta
 from meshlb.balance.options import BalancerOptions
 from meshlb.config.units import Duration, Size
 from meshlb.health.config import HealthCheckConfig, OutlierConfig
+from meshlb.health.remediation import RemediationConfig
 from meshlb.resilience.config import LimitsConfig, RetryConfig
 
 
@@ -40,6 +41,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     outlier: OutlierConfig = msgspec.field(default_factory=OutlierConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    on_unhealthy: RemediationConfig | None = None  # remediation hook; None = none
 
 
 class MatchConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
