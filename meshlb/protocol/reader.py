@@ -1,0 +1,330 @@
+"""Where messages start and end on one connection; the same for both codecs.
+
+A reader finds each head itself (the first CRLFCRLF after the start line), checks its size,
+and hands the complete head to the codec's `_parse_head`, which returns a RequestHead or
+ResponseHead or raises ProtocolError. The body is framed by body.py. So a parser never sees
+more than one head at a time, and no parser's idea of where a message ends can differ from
+ours.
+
+Fast path: a head that arrives whole is parsed straight out of the received bytes, with no
+copy unless other messages share the read. A head split across reads is gathered in a
+bytearray and checked as it grows (validate.check_head_bytes plus the start line once it is
+complete), so that malformed input that will never form a CRLFCRLF (bare-LF heads, HTTP/0.9
+request lines) is answered at once instead of waiting for a timeout.
+
+After a request that asked to upgrade, and after a 101 response, the reader pauses: further
+bytes belong to another protocol and are held until the owner calls `resume()` (the upgrade
+was refused, keep parsing HTTP/1.1) or `detach()` (take the bytes and tunnel).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from .body import ChunkedBody, ContentLengthBody, UntilCloseBody
+from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
+from .validate import ProtocolError, check_head_bytes, parse_request_line, parse_status_line
+
+_HEAD: Final = 0
+_BODY: Final = 1
+_PAUSED: Final = 2  # after an upgrade: bytes are held
+_DONE: Final = 3  # error, EOF, or after a message that closes the connection: input ignored
+_DETACHED: Final = 4
+
+_STATE_NAMES: Final = ("head", "body", "paused", "done", "detached")
+
+Body = ChunkedBody | ContentLengthBody | UntilCloseBody
+
+
+class _Reader:
+    __slots__ = ("limits", "_state", "_carry", "_line_checked", "_body", "_held", "_after")
+
+    def __init__(self, limits: H1Limits) -> None:
+        self.limits = limits
+        self._state = _HEAD
+        self._carry = bytearray()  # an incomplete head, from its first byte
+        self._line_checked = False  # the start line in _carry was checked
+        self._body: Body | None = None
+        self._held = bytearray()  # bytes received while paused
+        self._after = _HEAD  # state once the current body ends
+
+    # -- subclass interface ------------------------------------------------------------------
+
+    def _start(self, head: bytes) -> None:
+        """Parse a complete head, tell the sink, and set up the body."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        raise NotImplementedError
+
+    def _fail(self, exc: ProtocolError) -> None:
+        raise NotImplementedError
+
+    def _check_start_line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    # -- input -------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        state = self._state
+        if state == _HEAD and self._carry:
+            self._feed_partial(data)
+        elif state <= _BODY:
+            self._run(data, 0)
+        elif state == _PAUSED:
+            self._held += data
+        elif state == _DETACHED:
+            raise RuntimeError("parser was detached: the connection carries another protocol")
+
+    def resume(self) -> None:
+        """The upgrade did not happen: parse the held bytes as HTTP/1.1 again."""
+        if self._state == _PAUSED:
+            held, self._held = bytes(self._held), bytearray()
+            self._state = _HEAD
+            if held:
+                self._run(held, 0)
+
+    def detach(self) -> bytes:
+        """The connection switched protocols: return the bytes held since the switch."""
+        held, self._held = bytes(self._held), bytearray()
+        self._state = _DETACHED
+        return held
+
+    @property
+    def idle(self) -> bool:
+        """Between messages, with no partial head: an EOF now loses nothing."""
+        return self._state == _HEAD and not self._carry
+
+    def _run(self, data: bytes, pos: int) -> None:
+        end = len(data)
+        try:
+            while pos < end:
+                state = self._state
+                if state == _HEAD:
+                    first = data[pos]
+                    if first == 0x0D or first == 0x0A:
+                        pos = self._skip_empty_lines(data, pos)
+                        if pos < 0:
+                            return
+                    stop = data.find(b"\r\n\r\n", pos)
+                    if stop < 0:
+                        self._carry = bytearray(data[pos:] if pos else data)
+                        self._line_checked = False
+                        self._check_partial(0)
+                        return
+                    stop += 4
+                    if stop - pos > self.limits.max_header_bytes:
+                        raise ProtocolError(431, "header section too large")
+                    self._start(data if pos == 0 and stop == end else data[pos:stop])
+                    pos = stop
+                elif state == _BODY:
+                    body = self._body
+                    assert body is not None
+                    pos = body.feed(data, pos)
+                    if pos < 0:
+                        return
+                    self._body = None
+                    self._state = self._after
+                    self._end()
+                else:
+                    if state == _PAUSED:
+                        self._held += data[pos:]
+                    return
+        except ProtocolError as exc:
+            self._error(exc)
+
+    def _skip_empty_lines(self, data: bytes, pos: int) -> int:
+        # RFC 9112 §2.2: ignore CRLFs before a start line. A bare LF is still a bare LF.
+        end = len(data)
+        while pos < end:
+            byte = data[pos]
+            if byte == 0x0D:
+                if pos + 1 == end:
+                    self._carry = bytearray(b"\r")
+                    return -1
+                if data[pos + 1] != 0x0A:
+                    raise ProtocolError(400, "bare CR before start line")
+                pos += 2
+            elif byte == 0x0A:
+                raise ProtocolError(400, "bare LF before start line")
+            else:
+                return pos
+        return -1
+
+    def _feed_partial(self, data: bytes) -> None:
+        carry = self._carry
+        if carry == b"\r":  # a CRLF before the start line, split across reads
+            self._carry = bytearray()
+            self._run(b"\r" + data, 0)
+            return
+        old = len(carry)
+        carry += data
+        end = carry.find(b"\r\n\r\n", max(0, old - 3))
+        try:
+            if end < 0:
+                self._check_partial(old)
+                return
+            end += 4
+            if end > self.limits.max_header_bytes:
+                raise ProtocolError(431, "header section too large")
+            head = bytes(carry[:end])
+            self._carry = bytearray()
+            self._start(head)
+        except ProtocolError as exc:
+            self._error(exc)
+            return
+        self._run(data, end - old)
+
+    def _check_partial(self, checked: int) -> None:
+        carry = self._carry
+        if len(carry) > self.limits.max_header_bytes:
+            raise ProtocolError(431, "header section too large")
+        check_head_bytes(carry, checked, complete=False)
+        if not self._line_checked:
+            eol = carry.find(b"\r\n")
+            if eol >= 0:
+                self._line_checked = True
+                self._check_start_line(bytes(carry[:eol]))
+
+    def _stop(self) -> None:
+        self._state = _DONE
+        self._carry = bytearray()
+        self._body = None
+        self._held = bytearray()
+
+    def _error(self, exc: ProtocolError) -> None:
+        self._stop()
+        self._fail(exc)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {_STATE_NAMES[self._state]} body={self._body!r} "
+            f"partial={len(self._carry)}>"
+        )
+
+
+class RequestReader(_Reader):
+    """Requests of one downstream connection; the codec supplies `_parse_head`."""
+
+    __slots__ = ("sink", "_on_head", "_on_body", "_on_end")
+
+    def __init__(self, sink: RequestSink, limits: H1Limits) -> None:
+        super().__init__(limits)
+        self.sink = sink
+        self._on_head = sink.on_request_head
+        self._on_body = sink.on_request_body
+        self._on_end = sink.on_request_end
+
+    def _parse_head(self, head: bytes) -> RequestHead:
+        raise NotImplementedError
+
+    def feed_eof(self) -> None:
+        """The client closed. A partial message is dropped: there is nobody to answer."""
+        self._stop()
+
+    def _start(self, raw: bytes) -> None:
+        head = self._parse_head(raw)
+        # After an upgrade request the bytes are another protocol's; after "close", nothing
+        # more may be processed (RFC 9112 §9.6).
+        after = _PAUSED if head.upgrade is not None else _HEAD if head.keep_alive else _DONE
+        self._on_head(head)
+        if head.chunked:
+            limits = self.limits
+            self._body = ChunkedBody(
+                self._on_body, limits.max_body_bytes, limits.max_header_bytes, limits.max_headers
+            )
+        elif head.content_length:
+            self._body = ContentLengthBody(head.content_length, self._on_body)
+        else:
+            self._state = after
+            self._on_end()
+            return
+        self._after = after
+        self._state = _BODY
+
+    def _end(self) -> None:
+        self._on_end()
+
+    def _fail(self, exc: ProtocolError) -> None:
+        self.sink.on_request_error(exc.status, exc.reason)
+
+    def _check_start_line(self, line: bytes) -> None:
+        parse_request_line(line, self.limits)
+
+
+class ResponseReader(_Reader):
+    """Responses of one upstream connection, matched to the requests announced by expect()."""
+
+    __slots__ = ("sink", "_on_body", "_expected")
+
+    def __init__(self, sink: ResponseSink, limits: H1Limits) -> None:
+        super().__init__(limits)
+        self.sink = sink
+        self._on_body = sink.on_response_body
+        self._expected: deque[bytes] = deque()
+
+    def _parse_head(self, head: bytes) -> ResponseHead:
+        raise NotImplementedError
+
+    def expect(self, method: bytes) -> None:
+        """A request with `method` was sent: its response comes after those already expected."""
+        self._expected.append(method)
+
+    def feed_eof(self) -> None:
+        """The upstream closed. That ends a body read until close; anything else was cut short.
+
+        With nothing of a response received there is no callback: the owner sees the closed
+        connection itself and may treat it as a reset of an idle connection.
+        """
+        state, body, partial = self._state, self._body, bool(self._carry)
+        self._stop()
+        if state == _BODY and isinstance(body, UntilCloseBody):
+            self.sink.on_response_end()
+        elif state == _BODY or (state == _HEAD and partial):
+            self.sink.on_response_error("upstream closed the connection mid-response")
+
+    def _start(self, raw: bytes) -> None:
+        head = self._parse_head(raw)
+        status = head.status
+        if status < 200 and status != 101:
+            self.sink.on_response_informational(head)
+            return
+        method = self._expected.popleft() if self._expected else b"GET"
+        sink = self.sink
+        if status == 101:
+            self._state = _PAUSED
+            sink.on_response_head(head)
+            sink.on_response_end()
+            return
+        after = _HEAD if head.keep_alive else _DONE
+        if method == b"HEAD" or status == 204 or status == 304:
+            body: Body | None = None
+        elif head.chunked:
+            limits = self.limits
+            body = ChunkedBody(self._on_body, 0, limits.max_header_bytes, limits.max_headers)
+        elif head.content_length is not None:
+            length = head.content_length
+            body = ContentLengthBody(length, self._on_body) if length else None
+        else:
+            head.keep_alive = False
+            body = UntilCloseBody(self._on_body)
+        if body is None:
+            self._state = after
+            sink.on_response_head(head)
+            sink.on_response_end()
+            return
+        self._after = after
+        self._body = body
+        self._state = _BODY
+        sink.on_response_head(head)
+
+    def _end(self) -> None:
+        self.sink.on_response_end()
+
+    def _fail(self, exc: ProtocolError) -> None:
+        self._expected.clear()
+        self.sink.on_response_error(exc.reason)
+
+    def _check_start_line(self, line: bytes) -> None:
+        parse_status_line(line)
