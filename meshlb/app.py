@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from meshlb.accesslog import AccessLog
 from meshlb.admin.metrics import MetricsExporter
 from meshlb.admin.server import AdminServer
@@ -32,6 +30,7 @@ from meshlb.cluster.cluster import Cluster
 from meshlb.config.load import ConfigError, load_file
 from meshlb.config.schema import Config, ListenerConfig, RouteConfig
 from meshlb.config.units import parse_address
+from meshlb.health.checker import HealthChecker
 from meshlb.health.remediation import RemediationRunner
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
@@ -122,8 +121,17 @@ class _Bound:
 
 class App:
     def __init__(
-        self, config: Config, *, config_path: str | Path | None = None, reuse_port: bool = False
+        self,
+        config: Config,
+        *,
+        config_path: str | Path | None = None,
+        reuse_port: bool = False,
+        role: str = "single",
     ) -> None:
+        """`role`: "single" runs everything in this process; "worker" serves traffic only
+        (the supervisor checks health and runs the admin API); "supervisor" binds no
+        listener and runs health checks, remediation and nothing else of the data path."""
+        self.role = role
         self.config = config
         self.config_path = Path(config_path) if config_path is not None else None
         self.reuse_port = reuse_port
@@ -199,11 +207,31 @@ class App:
     # -- running ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for key, http, tcp in self._pending:
-            self.bound.append(await self._serve(key, http, tcp))
+        if self.role != "supervisor":
+            for key, http, tcp in self._pending:
+                self.bound.append(await self._serve(key, http, tcp))
         self._pending = []
+        await self._start_health_checks(self.clusters)
         self._ticker = asyncio.ensure_future(self._tick())
-        await self.start_admin()
+        if self.role == "single":
+            await self.start_admin()
+
+    async def _start_health_checks(self, clusters: dict[str, Cluster]) -> None:
+        """Active checks run once per process group: here unless this is a worker."""
+        if self.role == "worker":
+            return
+        for cluster in clusters.values():
+            if cluster.config.health is not None:
+                checker = HealthChecker(cluster.endpoint_set, cluster.config.health)
+                await checker.start()
+                cluster.health_checker = checker
+
+    @staticmethod
+    async def _stop_health_checks(clusters: dict[str, Cluster]) -> None:
+        for cluster in clusters.values():
+            if cluster.health_checker is not None:
+                await cluster.health_checker.stop()
+                cluster.health_checker = None
 
     async def start_admin(self) -> None:
         """The admin API is best effort: a port in use costs the API, never the proxy."""
@@ -245,6 +273,9 @@ class App:
                 now = loop.time()
                 for b in self.bound:
                     b.sweep(now)
+                for cluster in self.clusters.values():
+                    cluster.endpoint_set.tick(now)
+                    cluster.limits.tick(now)
                 seconds += TICK
                 if seconds >= 1.0:
                     seconds = 0.0
@@ -257,7 +288,7 @@ class App:
                 log.exception("error in the periodic sweep")
 
     def _tick_remediation(self) -> None:
-        if not self.remediation:
+        if not self.remediation or self.role == "worker":
             return
         from meshlb.introspect import endpoint_views
 
@@ -269,6 +300,9 @@ class App:
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+    async def wait_for_stop(self) -> None:
+        await self._stopping.wait()
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -309,6 +343,7 @@ class App:
             self._ticker.cancel()
         if self.admin is not None:
             await self.admin.stop()
+        await self._stop_health_checks(self.clusters)
         for runner in self.remediation.values():
             await runner.close()
         for cluster in self.clusters.values():
@@ -325,7 +360,9 @@ class App:
         return snapshot(self)
 
     def config_view(self) -> dict[str, Any]:
-        view: dict[str, Any] = msgspec.to_builtins(self.config)
+        from meshlb.supervisor import config_builtins
+
+        view: dict[str, Any] = config_builtins(self.config)
         if view.get("admin", {}).get("token"):
             view["admin"]["token"] = "<redacted>"
         return view
@@ -347,6 +384,12 @@ class App:
     def ready(self) -> bool:
         return not self._shutting_down
 
+    async def apply_config(self, config: Config) -> None:
+        """Switch to an already validated config (a worker told to reload by its supervisor)."""
+        async with self._reload_lock:
+            await self._apply(config)
+            self.reloads += 1
+
     async def reload(self) -> list[str]:
         """Load the config file again; on any error keep running the old config."""
         if self.config_path is None:
@@ -358,11 +401,18 @@ class App:
                 for line in exc.errors:
                     log.error("reload rejected: %s", line)
                 return exc.errors
+            old_clusters = self.clusters
             try:
-                await self._apply(config)
+                if self.role == "supervisor":
+                    self.clusters = self._build_clusters(config, self.clusters)
+                    self.config = config
+                else:
+                    await self._apply(config)
             except OSError as exc:
                 log.error("reload failed to bind a listener: %s", exc)
                 return [f"cannot listen: {exc}"]
+            await self._stop_health_checks(old_clusters)
+            await self._start_health_checks(self.clusters)
             self.reloads += 1
             log.info("reloaded %s (reload #%d)", self.config_path, self.reloads)
             return []

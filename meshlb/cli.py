@@ -70,7 +70,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"meshlb: {exc}", file=sys.stderr)
         return 1
+    from meshlb.supervisor import resolve_workers, run_supervisor
+
+    workers = resolve_workers(args.workers if args.workers is not None else config.workers)
+    if workers > 1:
+        return uvloop.run(run_supervisor(config, args.config, workers))
     return uvloop.run(_serve(config, args.config))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from meshlb.worker import run_worker
+
+    return uvloop.run(run_worker(args.fd))
+
+
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or not 1 <= int(value) <= 256:
+        raise argparse.ArgumentTypeError("expected a number from 1 to 256, or auto")
+    return int(value)
 
 
 async def _serve(config: Config, config_path: str | None = None) -> int:
@@ -150,7 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--balancer", default="round_robin", help="quick mode: balancer name")
     run.add_argument("--codec", default="llhttp", help="quick mode: HTTP/1.1 codec (llhttp or h11)")
     run.add_argument("--access-log", help='"stdout", "stderr" or a file path')
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help='worker processes: a number or "auto" (one per core); default 1',
+    )
     run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("--fd", type=int, required=True)
+    worker.set_defaults(func=cmd_worker)
 
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("-c", "--config", required=True, help="TOML config file")

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from meshlb.config.schema import HashKeyConfig, RouteConfig
 from meshlb.protocol.messages import Headers, RequestHead
+from meshlb.resilience.retry import RetryPolicy
 
 C = TypeVar("C")
 
@@ -51,6 +52,7 @@ class Route(Generic[C]):
         "sticky_cookie",
         "set_cookie_prefix",
         "responses",
+        "retry_policy",
     )
 
     def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
@@ -90,6 +92,7 @@ class Route(Generic[C]):
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
         self.hash_key: HashKeyConfig | None = config.hash_key
         self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
+        self.retry_policy = RetryPolicy(config.retry) if config.retry is not None else None
         self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
         sticky = config.sticky
         self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None

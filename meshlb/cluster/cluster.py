@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 
 from meshlb import balance
@@ -12,7 +13,10 @@ from meshlb.cluster.endpoints import EndpointSet
 from meshlb.config.load import endpoint_list
 from meshlb.config.schema import ClusterConfig
 from meshlb.config.units import parse_address
+from meshlb.health.checker import HealthChecker
 from meshlb.model import Endpoint, PickContext, Snapshot
+from meshlb.resilience.limits import ResourceLimits
+from meshlb.resilience.retry import RetryPolicy
 from meshlb.upstream.pool import Pool
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -35,6 +39,10 @@ class Cluster:
         "latency_sum",
         "latency_count",
         "retries",
+        "retry",
+        "limits",
+        "per_try_timeout",
+        "health_checker",
     )
 
     def __init__(self, name: str, config: ClusterConfig, previous: Cluster | None = None) -> None:
@@ -54,14 +62,20 @@ class Cluster:
                 kept.weight = ec.weight
                 endpoint = kept
             endpoints.append(endpoint)
-        self.endpoint_set: EndpointSet = EndpointSet(name, endpoints)
+        self.endpoint_set: EndpointSet = EndpointSet(
+            name, endpoints, options=config.lb, outlier=config.outlier
+        )
+        self.retry = RetryPolicy(config.retry)
+        self.limits: ResourceLimits[object] = ResourceLimits(config.limits, name, time.monotonic())
+        self.per_try_timeout = float(config.retry.per_try_timeout)
+        self.health_checker: HealthChecker | None = None  # started by the app where it runs
         self.balancer: Balancer = balance.create(config.balancer, config.lb)
         select = getattr(balance, "select", None)
         self._select = select
         self.pool = Pool(name, config.pool, config.connect_timeout)
         self.timeout = float(config.timeout)
-        self.max_retries = 1
-        self.replay_limit = 64 * 1024
+        self.max_retries = config.retry.retries
+        self.replay_limit = int(config.retry.replay_buffer)
         self.endpoint_set.subscribe(self.balancer.rebuild)
         self.sticky = StickyIndex()
         self.observe = balance.observer(self.balancer)  # latency samples, if it wants them
@@ -84,8 +98,12 @@ class Cluster:
     def pick(self, ctx: PickContext) -> Endpoint | None:
         snapshot = self.endpoint_set.snapshot
         if self._select is not None:
-            result: Endpoint | None = self._select(self.balancer, ctx, snapshot)
-            return result
+            for _ in range(4):
+                result: Endpoint | None = self._select(self.balancer, ctx, snapshot)
+                if result is None or self.endpoint_set.admit(result, ctx.now):
+                    return result
+                ctx.tried = (*ctx.tried, result)  # half-open, and its one probe is in flight
+            return None
         endpoint = self.balancer.pick(ctx, snapshot)
         if endpoint is not None and endpoint in ctx.tried:
             for candidate in snapshot.eligible:

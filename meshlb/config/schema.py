@@ -116,3 +116,4 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     access_log: str = "off"  # "off", "stdout", "stderr" or a file path
     drain_timeout: Duration = Duration(30.0)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    workers: Annotated[int, Meta(ge=1, le=256)] | Literal["auto"] = 1  # "auto" = one per core

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from meshlb.balance import cookie_value as sticky_value
 from meshlb.balance import hash_key
 from meshlb.cluster.cluster import IDEMPOTENT_METHODS, Cluster
 from meshlb.errors import Failure
+from meshlb.health.outcome import Fault, fault_of
 from meshlb.model import Endpoint, PickContext
 from meshlb.protocol import make_request_parser
 from meshlb.protocol.messages import RequestHead, ResponseHead
@@ -42,6 +44,7 @@ from meshlb.protocol.serialize import (
     simple_response,
     status_line,
 )
+from meshlb.resilience.retry import RetryPolicy, parse_retry_after
 from meshlb.routing import Route, cookie_value
 from meshlb.upstream.connection import UpstreamConnection
 from meshlb.upstream.pool import ConnectFailed
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from meshlb.proxy.listener import ListenerContext
 
 log = logging.getLogger("meshlb.proxy")
+_RNG = random.Random()  # retry backoff jitter
 
 READ_HIGH_WATER = 256 * 1024  # buffered request body before the client is paused
 CLIENT_WRITE_HIGH_WATER = 256 * 1024
@@ -99,6 +103,9 @@ class Exchange:
         "upstream_keep",
         "request_id",
         "last_failure",
+        "retry_timer",
+        "holds",
+        "per_try",
         "set_cookie",
     )
 
@@ -132,6 +139,9 @@ class Exchange:
         self.upstream_keep = False
         self.request_id = head.request_id
         self.last_failure: Failure | None = None
+        self.retry_timer: asyncio.TimerHandle | None = None
+        self.holds = 0  # resource-limit slots held: 1 for the request, +2 per retry
+        self.per_try = False  # the current deadline is the per-try timeout
         self.set_cookie = b""
 
     # -- request side -----------------------------------------------------------------------
@@ -147,6 +157,11 @@ class Exchange:
         self.route = route
         self.cluster = route.cluster
         self.timeout = route.timeout if route.timeout is not None else route.cluster.timeout
+        if not route.cluster.limits.try_acquire_request():
+            self.reason = route.cluster.limits.reason("max_requests")
+            self.fail_local(Failure.OVERFLOW)
+            return
+        self.holds = 1
         self.request_bytes = self._build_request(route)
         if self.head.expect_continue and not self.request_done:
             session.write(CONTINUE)
@@ -208,7 +223,10 @@ class Exchange:
             return
         self.endpoint = endpoint
         self.tried = (*self.tried, endpoint)
-        session.set_deadline(UPSTREAM, session.now() + self._wait_limit())
+        limit = self._wait_limit()
+        per_try = cluster.per_try_timeout
+        self.per_try = bool(per_try and per_try < limit and self.request_done)
+        session.set_deadline(UPSTREAM, session.now() + (per_try if self.per_try else limit))
         conn = cluster.pool.take_idle(endpoint)
         if conn is not None:
             self.send(conn)
@@ -304,7 +322,11 @@ class Exchange:
         self.request_done = True
         session = self.session
         if session.current is self and not self.response_started and self.status == 0:
-            session.set_deadline(UPSTREAM, session.now() + self.timeout)
+            cluster = self.cluster
+            per_try = cluster.per_try_timeout if cluster is not None else 0.0
+            self.per_try = bool(per_try and per_try < self.timeout)
+            limit = per_try if self.per_try else self.timeout
+            session.set_deadline(UPSTREAM, session.now() + limit)
         if self.head.chunked and self.conn is not None and self.sent:
             self.conn.write(LAST_CHUNK)
             if self.replayable:
@@ -324,9 +346,18 @@ class Exchange:
         self.upstream_keep = head.keep_alive
         cluster = self.cluster
         assert cluster is not None
-        if cluster.observe is not None and self.endpoint is not None:
+        endpoint = self.endpoint
+        if endpoint is not None:
             now = time.perf_counter()
-            cluster.observe(self.endpoint, now - self.upstream_start, now)
+            latency = now - self.upstream_start
+            if cluster.observe is not None:
+                cluster.observe(endpoint, latency, now)
+            retry_after = 0.0
+            if head.status == 429 or head.status == 503:
+                for name, value in head.headers:
+                    if name == b"retry-after":
+                        retry_after = parse_retry_after(value) or 0.0
+            cluster.endpoint_set.record(endpoint, head.status, latency, session.now(), retry_after)
         if head.status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
             return
@@ -479,15 +510,55 @@ class Exchange:
     def upstream_failed(self, failure: Failure, detail: str, retry: bool = True) -> None:
         cluster = self.cluster
         assert cluster is not None
-        safe = failure.connect_stage or (failure is Failure.RESET and self._may_resend())
-        self.reason = f"{failure.text}: {detail}" if detail else failure.text
-        if retry and safe and self.attempts <= cluster.max_retries:
-            self.last_failure = failure
-            self.session.listener.stats.upstream_retries += 1
-            cluster.retries += 1
-            self._retry()
-            return
+        session = self.session
+        if self.endpoint is not None:
+            latency = time.perf_counter() - self.upstream_start if self.upstream_start else 0.0
+            cluster.endpoint_set.record(self.endpoint, fault_of(failure), latency, session.now())
+        replayable = self.replayable and (self.request_done or failure.connect_stage)
+        decision = self.retry_policy().decide(
+            failure, self.attempts, self.head.method, replayable, False, None, _RNG
+        )
+        text = f"{failure.text}: {detail}" if detail else failure.text
+        if retry and decision.delay is not None:
+            if cluster.limits.try_acquire_retry():
+                self.holds += 2
+                self.last_failure = failure
+                self.reason = text
+                session.listener.stats.upstream_retries += 1
+                cluster.retries += 1
+                self.retry_timer = session.loop.call_later(decision.delay, self._retry_later)
+                return
+            decision = decision._replace(why="not retried: retry budget exhausted")
+        self.reason = f"{text}; {decision.why}" if retry else text
+        if failure.connect_stage:
+            # Envoy's answer too: nothing upstream could be reached is "unavailable" (503).
+            self.reason = f"no upstream endpoint reachable ({self.reason})"
+            failure = Failure.NO_ENDPOINT
         self.fail_local(failure)
+
+    def retry_policy(self) -> RetryPolicy:
+        route = self.route
+        if route is not None and route.retry_policy is not None:
+            policy: RetryPolicy = route.retry_policy
+            return policy
+        assert self.cluster is not None
+        return self.cluster.retry
+
+    def _retry_later(self) -> None:
+        self.retry_timer = None
+        if self.session.closed or self.status:
+            return
+        self._retry()
+
+    def release_holds(self) -> None:
+        cluster = self.cluster
+        holds, self.holds = self.holds, 0
+        if cluster is None or not holds:
+            return
+        if holds & 1:
+            cluster.limits.release_request()
+        for _ in range(holds // 2):
+            cluster.limits.release_retry()
 
     def _retry(self) -> None:
         self.sent = False
@@ -501,6 +572,10 @@ class Exchange:
         if self.connect_task is not None:
             self.connect_task.cancel()
             self.connect_task = None
+        if self.per_try and not self.response_started:
+            self.per_try = False
+            self.upstream_failed(Failure.TIMEOUT, "per-try timeout")
+            return
         if self.response_started:
             self.reason = "upstream timeout mid-response"
             self.session.abort_exchange(self)
@@ -529,6 +604,14 @@ class Exchange:
 
     def cancel(self) -> None:
         """The client went away: release everything this exchange holds."""
+        if self.retry_timer is not None:
+            self.retry_timer.cancel()
+            self.retry_timer = None
+        if self.sent and self.endpoint is not None and self.cluster is not None:
+            self.cluster.endpoint_set.record(
+                self.endpoint, Fault.CANCELLED, 0.0, self.session.now()
+            )
+        self.release_holds()
         if self.connect_task is not None:
             self.connect_task.cancel()
             self.connect_task = None
@@ -737,6 +820,8 @@ class HttpSession(asyncio.Protocol):
         self.deadline = at
 
     def exchange_done(self, exchange: Exchange, now: float) -> None:
+        if exchange.holds:
+            exchange.release_holds()
         listener = self.listener
         route = exchange.route
         status = exchange.status
@@ -769,6 +854,7 @@ class HttpSession(asyncio.Protocol):
 
     def abort_exchange(self, exchange: Exchange) -> None:
         """A response broke after bytes went to the client: the client must see it broken."""
+        exchange.release_holds()
         listener = self.listener
         listener.stats.local_failures["UPSTREAM_ABORTED"] += 1
         exchange.status = exchange.status or 502
