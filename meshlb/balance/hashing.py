@@ -22,13 +22,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
 
 from meshlb.model import Endpoint
 
 MASK64 = (1 << 64) - 1
-
-_active_requests = attrgetter("active_requests")
 
 
 def hash_key(data: bytes, _blake2b: type[hashlib.blake2b] = hashlib.blake2b) -> int:
@@ -61,7 +58,7 @@ def bounded_choice(
 ) -> Endpoint:
     """The first endpoint from position `start` of a ring or table of `size` positions
     onwards (wrapping) that has a free slot; `owner_at(i)` is the owner of position i."""
-    active_total = sum(map(_active_requests, shares))
+    active_total = sum([e.active_requests for e in shares])
     total_slots = ((active_total + 1) * factor + 99) // 100
     seen: set[Endpoint] = set()
     best = owner_at(start)
