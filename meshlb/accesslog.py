@@ -26,6 +26,7 @@ class AccessEntry(msgspec.Struct, omit_defaults=True):
     attempts: int = 0
     request_id: str = ""
     reason: str = ""
+    pid: int = 0  # the worker process that served it
 
 
 class AccessLog:

@@ -45,6 +45,24 @@ def _flag_names(errors: list[str]) -> list[str]:
 
 
 def load_run_config(args: argparse.Namespace) -> Config:
+    config = _load_run_config(args)
+    if args.admin:
+        import msgspec
+
+        from meshlb.config.units import parse_address
+
+        admin = msgspec.structs.replace(config.admin, enabled=args.admin != "off")
+        if args.admin != "off":
+            try:
+                parse_address(args.admin, allow_any_port=True)
+            except ValueError as exc:
+                raise ConfigError([f"--admin: {exc}"], "command line") from None
+            admin = msgspec.structs.replace(admin, address=args.admin)
+        config = msgspec.structs.replace(config, admin=admin)
+    return config
+
+
+def _load_run_config(args: argparse.Namespace) -> Config:
     if args.config:
         if args.listen or args.upstream:
             raise ConfigError(["use either -c FILE or --listen/--upstream, not both"])
@@ -169,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--balancer", default="round_robin", help="quick mode: balancer name")
     run.add_argument("--codec", default="llhttp", help="quick mode: HTTP/1.1 codec (llhttp or h11)")
     run.add_argument("--access-log", help='"stdout", "stderr" or a file path')
+    run.add_argument(
+        "--admin", metavar="ADDRESS", help='admin API address (default 127.0.0.1:9901), or "off"'
+    )
     run.add_argument(
         "--workers",
         type=_workers,

@@ -916,6 +916,7 @@ class HttpSession(asyncio.Protocol):
                 attempts=exchange.attempts,
                 request_id=(exchange.request_id or b"").decode("latin-1"),
                 reason=exchange.reason if exchange.status >= 400 else "",
+                pid=self.listener.pid,
             )
         )
 

@@ -34,6 +34,7 @@ class ListenerContext:
         "_rid_prefix",
         "_rid_next",
         "unrouted",
+        "pid",
     )
 
     def __init__(
@@ -62,6 +63,7 @@ class ListenerContext:
         self.stats = stats
         self.access_log = access_log
         self.closing = False
+        self.pid = os.getpid()
         self.unrouted = [0] * 6  # responses to requests no route took (404, 4xx rejects)
         self.scheme = b"http"
         self._rid_prefix = os.urandom(6).hex().encode()
