@@ -53,8 +53,12 @@ def test_two_workers_share_the_port_and_a_killed_one_is_replaced(start_meshlb, b
         time.sleep(0.1)
     assert len(now) == 2 and first[0] not in now
 
-    time.sleep(1.2)  # one stats period
-    clusters = httpx.get(f"http://127.0.0.1:{admin_port}/clusters").json()
+    deadline = time.monotonic() + 10  # the new worker reports within a stats period
+    while time.monotonic() < deadline:
+        clusters = httpx.get(f"http://127.0.0.1:{admin_port}/clusters").json()
+        if clusters["workers"] == 2:
+            break
+        time.sleep(0.2)
     assert clusters["workers"] == 2
     code, out, err = m.stop()
     assert code == 0, err
