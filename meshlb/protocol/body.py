@@ -144,10 +144,14 @@ class ChunkedBody:
         return pos + len(got)
 
     def _keep_partial_line(self, part: bytes) -> None:
+        # Refuse a line that can no longer end well as soon as it is too long, with the
+        # status the complete line would get (so the answer does not depend on the reads).
         line = self.line + part
-        limit = _MAX_SIZE_LINE if self.state == _SIZE else self.max_trailer_bytes
-        if len(line) > limit + 1:
-            raise ProtocolError(400 if self.state == _SIZE else 431, "chunk line too long")
+        if self.state == _SIZE:
+            if len(line) > _MAX_SIZE_LINE + 1:
+                raise ProtocolError(400, "chunk size line too long")
+        elif self.trailer_bytes + len(line) + 1 > self.max_trailer_bytes:
+            raise ProtocolError(431, "trailer section too large")
         self.line = line
 
     def _size_line(self, line: bytes) -> None:
@@ -169,11 +173,11 @@ class ChunkedBody:
         """Check and drop one trailer field; True at the empty line that ends the body."""
         if not line:
             return True
-        check_field_line(line)
         self.trailers += 1
         self.trailer_bytes += len(line) + 2
         if self.trailers > self.max_trailers or self.trailer_bytes > self.max_trailer_bytes:
             raise ProtocolError(431, "trailer section too large")
+        check_field_line(line)
         return False
 
     def __repr__(self) -> str:

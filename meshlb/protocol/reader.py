@@ -177,15 +177,17 @@ class _Reader:
         self._run(data, end - old)
 
     def _check_partial(self, checked: int) -> None:
+        # The same checks, in the same order, as for a complete head, so that how the bytes
+        # were cut into reads never changes the answer: size, start line, then bytes.
         carry = self._carry
         if len(carry) > self.limits.max_header_bytes:
             raise ProtocolError(431, "header section too large")
-        check_head_bytes(carry, checked, complete=False)
         if not self._line_checked:
             eol = carry.find(b"\r\n")
             if eol >= 0:
                 self._line_checked = True
                 self._check_start_line(bytes(carry[:eol]))
+        check_head_bytes(carry, checked, complete=False)
 
     def _stop(self) -> None:
         self._state = _DONE

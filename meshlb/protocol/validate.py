@@ -108,6 +108,7 @@ _TCHAR_SET = frozenset(TCHAR)
 
 _TOKEN_T = _class_table(TCHAR)
 _CTL_FREE_T = _class_table(_CTL_FREE)
+_VISIBLE_T = _class_table(bytes(b for b in _CTL_FREE if b not in b"\r\n"))
 _HOST_T = bytes(b if b in b":[]" else 0x61 if b in _HOST_CHARS else 0x80 for b in range(256))
 _HEX_T = _class_table(_HEX)
 
@@ -153,6 +154,10 @@ def parse_request_line(line: bytes, limits: H1Limits) -> tuple[bytes, bytes, byt
 
 
 def _request_line_error(parts: list[bytes], limits: H1Limits) -> ProtocolError:
+    if not b" ".join(parts).translate(_VISIBLE_T).isascii():
+        # Before any finer diagnosis: a CR, LF or control byte here is a framing fault (S1,
+        # S3), whatever else is wrong with the line; a partial head is judged the same way.
+        return ProtocolError(400, "control character in request line")
     if len(parts) != 3 or not parts[1]:
         return ProtocolError(400, "malformed request line")
     method, target, version = parts
@@ -172,6 +177,8 @@ def _request_line_error(parts: list[bytes], limits: H1Limits) -> ProtocolError:
 def parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
     """`HTTP/1.1 200 OK` -> (b"1.1", 200, b"OK"). A missing reason phrase is tolerated."""
     parts = line.split(b" ", 2)
+    if not line.translate(_VISIBLE_T).isascii():
+        raise ProtocolError(502, "control character in status line")
     if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit():
         raise ProtocolError(502, "malformed status line")
     status = int(parts[1])
