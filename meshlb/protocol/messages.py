@@ -29,6 +29,7 @@ class RequestHead:
         "upgrade",
         "forwarded_for",
         "request_id",
+        "raw",
     )
 
     def __init__(
@@ -45,6 +46,7 @@ class RequestHead:
         upgrade: bytes | None = None,
         forwarded_for: bytes | None = None,
         request_id: bytes | None = None,
+        raw: bytes | None = None,
     ) -> None:
         self.method = method  # b"GET"
         self.target = target  # origin-form (b"/path?q"), or b"*" for OPTIONS *
@@ -58,6 +60,10 @@ class RequestHead:
         self.upgrade = upgrade  # Upgrade header value when Connection: upgrade was asked
         self.forwarded_for = forwarded_for  # existing X-Forwarded-For (removed from headers)
         self.request_id = request_id  # existing X-Request-Id (left in headers)
+        # The field lines to forward verbatim, when the codec can give them cheaply: every
+        # line of `headers` plus Host, Content-Length and Transfer-Encoding exactly as
+        # received, each ending in CRLF, in order. None: serialize `headers` instead.
+        self.raw = raw
 
     @property
     def has_body(self) -> bool:
@@ -76,6 +82,7 @@ class ResponseHead:
         "keep_alive",
         "content_length",
         "chunked",
+        "raw",
     )
 
     def __init__(
@@ -87,6 +94,7 @@ class ResponseHead:
         keep_alive: bool,
         content_length: int | None,
         chunked: bool,
+        raw: bytes | None = None,
     ) -> None:
         self.status = status
         self.reason = reason
@@ -95,6 +103,9 @@ class ResponseHead:
         self.keep_alive = keep_alive  # the upstream connection may be reused afterwards
         self.content_length = content_length
         self.chunked = chunked  # False with content_length None means "body until close"
+        # As for requests: `headers` as received, each line ending in CRLF, plus the
+        # Content-Length or Transfer-Encoding line; None: serialize `headers` instead.
+        self.raw = raw
 
     def __repr__(self) -> str:
         return f"<ResponseHead {self.status} {self.reason!r}>"
