@@ -20,6 +20,7 @@ Nothing here does I/O or reads a clock: callers pass `now`, so tests drive it wi
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -44,6 +45,7 @@ class OpenDispatcher:
         self.inflight = 0
         self.finished = False
         self._held = 0  # requests below this index waited for a slot
+        self._retries: deque[int] = deque()  # origins of requests to send again
         self._on_finished = on_finished
 
     def __repr__(self) -> str:
@@ -65,7 +67,13 @@ class OpenDispatcher:
         """Send what is due on idle slots. `planned_ns` is when this tick was meant to run.
         Returns when the next tick should run, or None when the schedule is exhausted."""
         due = self._due(now_ns)
-        while self.next_index < due:
+        while self._retries:
+            slot = self._take_idle()
+            if slot is None:
+                break
+            self.inflight += 1
+            slot.send(self._retries.popleft(), now_ns)
+        while self.next_index < due and not self._retries:
             slot = self._take_idle()
             if slot is None:
                 self._held = due
@@ -80,7 +88,10 @@ class OpenDispatcher:
 
     def slot_free(self, slot: Slot, now_ns: int) -> None:
         """A slot can take a request: the oldest waiting one, or it waits for the next tick."""
-        if self.next_index < self._due(now_ns):
+        if self._retries:
+            self.inflight += 1
+            slot.send(self._retries.popleft(), now_ns)
+        elif self.next_index < self._due(now_ns):
             origin = self._origin(self.next_index, now_ns, now_ns)
             self.next_index += 1
             self.inflight += 1
@@ -99,6 +110,12 @@ class OpenDispatcher:
         closing) and its slot is gone with the connection."""
         self.inflight -= 1
         self._check_finished()
+
+    def retry(self, origin_ns: int) -> None:
+        """A request in flight was refused unprocessed (HTTP/2 GOAWAY or REFUSED_STREAM) and its
+        slot is gone: send it again, first, still charged from its first origin."""
+        self.inflight -= 1
+        self._retries.append(origin_ns)
 
     def connect_failed(self, now_ns: int) -> bool:
         """A connection could not be opened: the oldest waiting request, if any, is lost with
@@ -129,6 +146,7 @@ class OpenDispatcher:
         return None
 
     def _check_finished(self) -> None:
-        if not self.finished and self.next_index >= self.limit and self.inflight == 0:
+        if (not self.finished and self.next_index >= self.limit and self.inflight == 0
+                and not self._retries):
             self.finished = True
             self._on_finished()

@@ -2,9 +2,9 @@
 
 Streams open once the server's first SETTINGS frame has arrived, so that its
 SETTINGS_MAX_CONCURRENT_STREAMS is known and respected. Writes are batched: everything the
-h2 state machine queues while handling one read is sent in one write. A GOAWAY, or a
-connection running out of stream ids, drains the connection: no new streams, and once the
-last one ends it is closed and reopened.
+h2 state machine queues while handling one read is sent in one write. A graceful GOAWAY
+(handled outside h2, see h2frames.py), or a connection running out of stream ids, drains the
+connection: no new streams, and once the last one ends it is closed and reopened.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection as H2State
 from h2.errors import ErrorCodes
 from h2.events import (
-    ConnectionTerminated,
     DataReceived,
     RemoteSettingsChanged,
     ResponseReceived,
@@ -25,10 +24,11 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError
-from h2.settings import SettingCodes
+from h2.settings import SettingCodes, Settings
 
 from meshlb.bench.connection import Connection
 from meshlb.bench.context import RunContext
+from meshlb.bench.h2frames import GoAway, GoAwayFilter
 from meshlb.bench.histogram import bucket_index
 from meshlb.bench.results import ErrorKind
 
@@ -53,6 +53,7 @@ class H2Connection(Connection):
         self._pending_bodies: dict[int, int] = {}  # stream id -> body bytes sent so far
         self._draining = False
         self._in_read = False
+        self._frames = GoAwayFilter()
         self._rec = ctx.recorder
 
     def inflight(self) -> int:
@@ -71,13 +72,16 @@ class H2Connection(Connection):
                                  validate_inbound_headers=False,
                                  normalize_inbound_headers=False)
         state = H2State(config=config)
-        state.local_settings.update({
+        # Replaced rather than updated: initiate_connection sends the current values only,
+        # and updates stay pending until the server acknowledges them.
+        state.local_settings = Settings(client=True, initial_values={
             SettingCodes.ENABLE_PUSH: 0,
             SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
         })
         state.initiate_connection()
         state.increment_flow_control_window(WINDOW)
         self._h2 = state
+        self._frames = GoAwayFilter()
         self._streams = {}
         self._pending_bodies = {}
         self._draining = False
@@ -119,38 +123,45 @@ class H2Connection(Connection):
 
     def data_received(self, data: bytes) -> None:
         self._rec.rx_bytes += len(data)
-        state = self._h2
-        assert state is not None
-        try:
-            events = state.receive_data(data)
-        except ProtocolError:
-            self._abort(ErrorKind.PROTOCOL)
-            return
         now = perf_counter_ns()
         self._in_read = True
         try:
-            for event in events:
-                if isinstance(event, DataReceived):
-                    state.acknowledge_received_data(event.flow_controlled_length,
-                                                    event.stream_id)
-                elif isinstance(event, ResponseReceived):
-                    self._response(event)
-                elif isinstance(event, StreamEnded):
-                    self._stream_ended(event.stream_id, now)
-                elif isinstance(event, StreamReset):
-                    self._stream_reset(event.stream_id, now)
-                elif isinstance(event, RemoteSettingsChanged):
-                    self._settings_changed(now)
-                elif isinstance(event, WindowUpdated):
-                    for stream_id, offset in list(self._pending_bodies.items()):
-                        self._send_body(stream_id, offset)
-                elif isinstance(event, ConnectionTerminated):
-                    self._goaway(event)
+            for item in self._frames.feed(data):
+                if isinstance(item, GoAway):
+                    self._goaway(item)
+                elif not self._receive(item, now):
+                    return
         finally:
             self._in_read = False
         self._flush()
         if self._draining and not self._streams and self.transport is not None:
             self.transport.close()
+
+    def _receive(self, data: bytes, now: int) -> bool:
+        """Hand frames to h2 and act on its events; False if the connection broke."""
+        state = self._h2
+        if state is None:
+            return False
+        try:
+            events = state.receive_data(data)
+        except ProtocolError:
+            self._abort(ErrorKind.PROTOCOL)
+            return False
+        for event in events:
+            if isinstance(event, DataReceived):
+                state.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, ResponseReceived):
+                self._response(event)
+            elif isinstance(event, StreamEnded):
+                self._stream_ended(event.stream_id, now)
+            elif isinstance(event, StreamReset):
+                self._stream_reset(event.stream_id, event.error_code or 0, now)
+            elif isinstance(event, RemoteSettingsChanged):
+                self._settings_changed(now)
+            elif isinstance(event, WindowUpdated):
+                for stream_id, offset in list(self._pending_bodies.items()):
+                    self._send_body(stream_id, offset)
+        return True
 
     def _response(self, event: ResponseReceived) -> None:
         stream = self._streams.get(event.stream_id)
@@ -195,11 +206,28 @@ class H2Connection(Connection):
         elif not self._streams and not self._wants_more():
             self._report_idle()
 
-    def _stream_reset(self, stream_id: int, now: int) -> None:
-        if self._streams.pop(stream_id, None) is not None:
-            self._pending_bodies.pop(stream_id, None)
+    def _stream_reset(self, stream_id: int, error_code: int, now: int) -> None:
+        stream = self._streams.pop(stream_id, None)
+        if stream is None:
+            return
+        self._pending_bodies.pop(stream_id, None)
+        if error_code == ErrorCodes.REFUSED_STREAM:
+            self._send_again(stream)
+            self._next(now)
+        else:
             self._rec.error(ErrorKind.RESET)
             self._next(now)
+
+    def _send_again(self, stream: Stream) -> None:
+        """The server refused the stream before processing it, so the request may be sent
+        again (RFC 9113 §8.7); it is, and not counted as an error."""
+        dispatcher = self.ctx.dispatcher
+        if dispatcher is None:
+            self.ctx.remaining += 1
+        else:
+            origin = stream[0]
+            assert isinstance(origin, int)
+            dispatcher.retry(origin)
 
     def _settings_changed(self, now: int) -> None:
         assert self._h2 is not None
@@ -217,17 +245,14 @@ class H2Connection(Connection):
         if not was and not self._streams and not self._wants_more():
             self._report_idle()
 
-    def _goaway(self, event: ConnectionTerminated) -> None:
+    def _goaway(self, goaway: GoAway) -> None:
         self._draining = True
-        last = event.last_stream_id if event.last_stream_id is not None else 0
-        # Streams above last_stream_id were not processed (RFC 9113 §6.8).
-        for stream_id in [sid for sid in self._streams if sid > last]:
-            del self._streams[stream_id]
-            self._rec.error(ErrorKind.RESET)
-            if self.ctx.dispatcher is not None:
-                self.ctx.dispatcher.drop_slot()
-        if event.error_code != ErrorCodes.NO_ERROR and self.transport is not None:
-            self.transport.close()
+        # Streams above last_stream_id were not processed (RFC 9113 §6.8): send them again.
+        for stream_id in [sid for sid in self._streams if sid > goaway.last_stream_id]:
+            self._pending_bodies.pop(stream_id, None)
+            self._send_again(self._streams.pop(stream_id))
+        if goaway.error_code != ErrorCodes.NO_ERROR and self.transport is not None:
+            self.transport.close()  # the streams still in flight count as resets
 
     def _abort(self, kind: ErrorKind) -> None:
         self._handshake_error = kind

@@ -1,0 +1,57 @@
+"""The HTML report: self-contained, with the charts."""
+
+from __future__ import annotations
+
+import argparse
+from html.parser import HTMLParser
+
+from meshlb.bench.html import render_html
+from meshlb.bench.options import add_arguments, options_from_namespace
+from meshlb.bench.report import build_document
+from meshlb.bench.summary import summarize
+from meshlb.bench.svg import nice_ticks
+from tests.bench.results_factory import result, row
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, dict(attrs)))
+
+
+def render(open_model: bool) -> str:
+    rows = [row(s, [1.0 + s] * 50, uncorrected_ms=[1.0] * 50 if open_model else None)
+            for s in (1, 2, 3)]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["http://127.0.0.1:1/<b>", "--workers", "1"] + (["--rate", "50"] if open_model else [])
+    summary = summarize([result(0, rows)], open_model)
+    return render_html(build_document(summary, options_from_namespace(parser.parse_args(argv))))
+
+
+def test_the_report_has_both_charts_and_nothing_external() -> None:
+    tags = Tags()
+    tags.feed(render(open_model=False))
+    svgs = {attrs["id"] for tag, attrs in tags.found if tag == "svg"}
+    assert svgs == {"latency-over-time", "requests-over-time", "percentile-distribution"}
+    assert [tag for tag, _ in tags.found if tag in ("script", "link", "img")] == []
+    assert all("src" not in attrs and "href" not in attrs for _, attrs in tags.found)
+
+
+def test_rate_mode_draws_the_uncorrected_lines_too() -> None:
+    page = render(open_model=True)
+    assert page.count('stroke-dasharray="6 4"') == 2  # over time and by percentile
+    assert "p99 uncorrected" in page
+
+
+def test_text_from_the_run_is_escaped() -> None:
+    assert "<b>" not in render(open_model=False).split("<body>")[1]
+
+
+def test_nice_ticks_are_round_and_cover_the_range() -> None:
+    assert nice_ticks(9.3) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert nice_ticks(0.0) == [0.0, 1.0]
+    assert nice_ticks(1234)[-1] >= 1234
