@@ -109,6 +109,7 @@ _TCHAR_SET = frozenset(TCHAR)
 _TOKEN_T = _class_table(TCHAR)
 _CTL_FREE_T = _class_table(_CTL_FREE)
 _VISIBLE_T = _class_table(bytes(b for b in _CTL_FREE if b not in b"\r\n"))
+VCHAR = _class_table(bytes(range(0x21, 0x7F)))  # request-target bytes
 _HOST_T = bytes(b if b in b":[]" else 0x61 if b in _HOST_CHARS else 0x80 for b in range(256))
 _HEX_T = _class_table(_HEX)
 
@@ -147,7 +148,7 @@ def parse_request_line(line: bytes, limits: H1Limits) -> tuple[bytes, bytes, byt
             and method in KNOWN_METHODS
             and target
             and len(target) <= limits.max_target_bytes
-            and target.isascii()
+            and target.translate(VCHAR).isascii()
         ):
             return method, target, version
     raise _request_line_error(parts, limits)
@@ -171,7 +172,7 @@ def _request_line_error(parts: list[bytes], limits: H1Limits) -> ProtocolError:
         return ProtocolError(501, "method not implemented")
     if len(target) > limits.max_target_bytes:
         return ProtocolError(414, "request target too long")
-    return ProtocolError(400, "non-ASCII request target")
+    return ProtocolError(400, "request target is not visible ASCII")
 
 
 def parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:

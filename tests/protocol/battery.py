@@ -167,6 +167,7 @@ def malformed(limits: H1Limits = LIMITS) -> list[Bad]:
         Bad("escape_in_value", _get(H, b"X: \x1b[31m"), 400, garden),
         Bad("ctl_in_target", _get(H, start=b"GET /\x01 HTTP/1.1"), 400, rfc),
         Bad("non_ascii_target", _get(H, start=b"GET /\xff HTTP/1.1"), 400, rfc),
+        Bad("tab_in_target", _get(H, start=b"GET /a\tb HTTP/1.1"), 400, garden),
         # -- field names
         Bad("space_before_colon", b"GET / HTTP/1.1\r\nHost : a.example\r\n\r\n", 400, rfc),
         Bad("empty_name", _get(H, b": b"), 400, rfc),

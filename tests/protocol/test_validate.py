@@ -52,6 +52,8 @@ def status_of(call: object, *args: object) -> int | None:
         (b"GE:T / HTTP/1.1", 400),
         (b"GET /" + b"a" * 32 + b" HTTP/1.1", 414),
         (b"GET /caf\xc3\xa9 HTTP/1.1", 400),
+        (b"GET /a\tb HTTP/1.1", 400),
+        (b"GET /a\x7fb HTTP/1.1", 400),
     ],
 )
 def test_parse_request_line(line: bytes, result: tuple[bytes, ...] | int) -> None:
