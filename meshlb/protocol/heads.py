@@ -51,7 +51,8 @@ _common_connection = COMMON_CONNECTION.get
 
 _COUNT: Final = 0  # field lines consumed into `seen` rather than kept in `headers`
 _ERROR: Final = 10  # the first ProtocolError
-_FRESH: Final[list[Any]] = [0, None, None, None, None, None, None, None, None, None, None]
+_NOT_VERBATIM: Final = 11  # True: a framing field must not be forwarded as received
+_FRESH: Final[list[Any]] = [0, None, None, None, None, None, None, None, None, None, None, None]
 _NO_TOKENS: Final[frozenset[bytes]] = frozenset()
 
 
@@ -123,6 +124,8 @@ class _HeadBuilder:
                 self._error("invalid Content-Length")
             else:
                 seen[CONTENT_LENGTH] = length
+                if len(value) > 1 and value[0] == 0x30:  # "005": some parsers read octal
+                    seen[_NOT_VERBATIM] = True
         elif kind == TRANSFER_ENCODING:
             if seen[TRANSFER_ENCODING] is not None:
                 self._error("repeated Transfer-Encoding")
@@ -130,6 +133,8 @@ class _HeadBuilder:
                 self._error("unsupported Transfer-Encoding (only a single chunked)")
             else:
                 seen[TRANSFER_ENCODING] = True
+                if raw_value != b"chunked":  # not every parser lowers codings
+                    seen[_NOT_VERBATIM] = True
         elif kind in (FORWARDED_FOR, UPGRADE):
             seen[kind] = value if seen[kind] is None else seen[kind] + b", " + value
         elif kind == EXPECT:
@@ -167,8 +172,14 @@ class RequestHeadBuilder(_HeadBuilder):
         super().__init__(limits)
         self.valid_host = b""  # the last Host that passed check_host
 
-    def finish(self, method: bytes, target: bytes, version: bytes) -> RequestHead:
-        """Apply M1-M9 to the fields seen since the last finish, and start afresh."""
+    def finish(
+        self, method: bytes, target: bytes, version: bytes, head: bytes | None = None
+    ) -> RequestHead:
+        """Apply M1-M9 to the fields seen since the last finish, and start afresh.
+
+        With the complete `head` the result also carries its field lines verbatim (`raw`)
+        when that is the same as forwarding `headers`, Host and the framing field.
+        """
         headers, seen = self.headers, self.seen  # _take(), inlined on the hot path
         self.headers = []
         self.seen = _FRESH[:]
@@ -202,6 +213,7 @@ class RequestHeadBuilder(_HeadBuilder):
                 raise ProtocolError(400, "asterisk-form is for OPTIONS only")
         else:
             target, host = _absolute_form(target, host, limits.absolute_form)
+            head = None  # the Host line received may not be the host to forward
 
         tokens = seen[CONNECTION]
         upgrade = None
@@ -240,6 +252,7 @@ class RequestHeadBuilder(_HeadBuilder):
             upgrade,
             seen[FORWARDED_FOR],
             seen[REQUEST_ID],
+            _verbatim(head, seen, (host is not None) + (length is not None) + chunked),
         )
 
 
@@ -272,7 +285,9 @@ class ResponseHeadBuilder(_HeadBuilder):
 
     __slots__ = ()
 
-    def finish(self, status: int, reason: bytes, version: bytes) -> ResponseHead:
+    def finish(
+        self, status: int, reason: bytes, version: bytes, head: bytes | None = None
+    ) -> ResponseHead:
         try:
             headers, seen = self._take()
         except ProtocolError as exc:
@@ -306,7 +321,19 @@ class ResponseHeadBuilder(_HeadBuilder):
             _keep_alive(version, tokens),
             length,
             chunked,
+            _verbatim(head, seen, (length is not None) + chunked),
         )
+
+
+def _verbatim(head: bytes | None, seen: list[Any], framing_fields: int) -> bytes | None:
+    """The field lines of `head` as received, if nothing but `framing_fields` was consumed.
+
+    Those are Host, Content-Length and Transfer-Encoding, and only with values every parser
+    reads alike; a head that lost a hop-by-hop or forwarding field gets None.
+    """
+    if head is None or seen[_COUNT] != framing_fields or seen[_NOT_VERBATIM]:
+        return None
+    return head[head.index(b"\r\n") + 2 : -2]
 
 
 def parse_request_head(head: bytes, builder: RequestHeadBuilder) -> RequestHead:
@@ -321,7 +348,7 @@ def parse_request_head(head: bytes, builder: RequestHeadBuilder) -> RequestHead:
     _, fields = split_fields(head)
     for name, value in fields:
         builder.on_header(name, value)
-    return builder.finish(method, target, version)
+    return builder.finish(method, target, version, head)
 
 
 def parse_response_head(head: bytes, builder: ResponseHeadBuilder) -> ResponseHead:
@@ -335,4 +362,4 @@ def parse_response_head(head: bytes, builder: ResponseHeadBuilder) -> ResponseHe
         raise ProtocolError(502, exc.reason) from None
     for name, value in fields:
         builder.on_header(name, value)
-    return builder.finish(status, reason, version)
+    return builder.finish(status, reason, version, head)

@@ -74,7 +74,7 @@ class LlhttpRequestParser(RequestReader):
         except HttpParserError as exc:
             self._llhttp = None
             raise _explain(exc, head, self._builder) from None
-        result = self._builder.finish(method, target, version)
+        result = self._builder.finish(method, target, version, head)
         if result.chunked or result.content_length:
             self._llhttp = None
         return result
@@ -114,7 +114,7 @@ class LlhttpResponseParser(ResponseReader):
             except ProtocolError as ours:
                 raise ours from None
             raise ProtocolError(502, f"malformed response head: {exc}") from None
-        result = self._builder.finish(status, reason, version)
+        result = self._builder.finish(status, reason, version, head)
         # llhttp completes 1xx, 204, 304 and zero-length responses by itself; for any other
         # response (and for every response to HEAD, which llhttp cannot know) it now waits
         # for a body it will never see.

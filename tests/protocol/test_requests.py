@@ -338,3 +338,34 @@ def test_unknown_codec_is_refused() -> None:
 
     with pytest.raises(ValueError, match="codec"):
         make_request_parser("picohttpparser", object(), H1Limits())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "raw"),
+    [
+        (b"Host: a.example\r\nAccept:  */* \r\n", b"Host: a.example\r\nAccept:  */* \r\n"),
+        (b"X-Request-Id: r\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n", True),
+        (b"Host: a\r\nTransfer-Encoding: chunked\r\n", True),
+        (b"Host: a\r\nContent-Length: 00\r\n", None),
+        (b"Host: a\r\nTransfer-Encoding: Chunked\r\n", None),
+        (b"Host: a\r\nConnection: keep-alive\r\n", None),
+        (b"Host: a\r\nX-Forwarded-For: 1.2.3.4\r\n", None),
+        (b"Host: a\r\nProxy-Authorization: x\r\n", None),
+        (b"Host: a\r\nTE: trailers\r\n", None),
+    ],
+)
+def test_field_lines_are_kept_verbatim_when_forwarding_them_is_the_same(
+    request_parser: RequestFactory, fields: bytes, raw: bytes | bool | None
+) -> None:
+    parser, rec = request_parser()
+    body = b"0\r\n\r\n" if b"chunked" in fields.lower() else b""
+    parser.feed(b"POST /x HTTP/1.1\r\n" + fields + b"\r\n" + body)
+    assert rec.heads[0].raw == (fields if raw is True else raw)
+
+
+def test_absolute_form_never_forwards_the_received_host_line(
+    request_parser: RequestFactory,
+) -> None:
+    parser, rec = request_parser()
+    parser.feed(b"GET http://a.example/ HTTP/1.1\r\nHost: A.example\r\n\r\n")
+    assert rec.heads[0].raw is None

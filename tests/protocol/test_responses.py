@@ -221,3 +221,12 @@ def test_response_with_no_expectation_is_framed_as_for_get(
     parser, rec = response_parser()
     parser.feed(OK)
     assert rec.bodies == [b"hello"]
+
+
+def test_response_field_lines_verbatim(response_parser: ResponseFactory) -> None:
+    parser, rec = response_parser()
+    for _ in range(2):
+        parser.expect(b"GET")
+    parser.feed(OK + b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+    assert rec.heads[0].raw == b"Content-Type: text/plain\r\nContent-Length: 5\r\n"
+    assert rec.heads[1].raw is None
