@@ -19,7 +19,7 @@ C = TypeVar("C")
 
 # Request headers meshlb sets itself; a client's copies are not forwarded (X-Forwarded-For is
 # appended to instead, by the codec surfacing it).
-PROXY_SET_REQUEST_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"via"})
+PROXY_SET_REQUEST_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"expect"})
 
 
 def _header_pairs(table: dict[str, str]) -> Headers:
@@ -53,6 +53,7 @@ class Route(Generic[C]):
         "set_cookie_prefix",
         "responses",
         "retry_policy",
+        "plain_request",
     )
 
     def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
@@ -90,6 +91,8 @@ class Route(Generic[C]):
         )
         self.response_add = _header_pairs(config.response_headers_add)
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
+        # No request header to remove: the codec's raw field lines can be forwarded as they are.
+        self.plain_request = not config.request_headers_remove
         self.hash_key: HashKeyConfig | None = config.hash_key
         self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
         self.retry_policy = RetryPolicy(config.retry) if config.retry is not None else None

@@ -26,6 +26,7 @@ import random
 import socket
 import time
 from collections import deque
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from meshlb.accesslog import AccessEntry
@@ -65,6 +66,8 @@ PAUSE_BUFFERED = 2
 PAUSE_PIPELINE = 4
 
 NO_BODY_STATUS = frozenset({204, 304})
+_STATUS_LINES = {s.value: status_line(s.value) for s in HTTPStatus}
+_REASONS = {s.value: s.phrase.encode("latin-1") for s in HTTPStatus}
 
 # Deadline kinds of a session.
 IDLE, HEADER, UPSTREAM, DRAIN = 1, 2, 3, 4
@@ -172,33 +175,50 @@ class Exchange:
         session = self.session
         ctx = session.listener
         target = head.target if route.prefix_rewrite is None else route.rewrite_target(head.target)
-        parts = [head.method, b" ", target, b" HTTP/1.1\r\nhost: ", head.host, b"\r\n"]
-        drop = route.request_drop
-        for name, value in head.headers:
-            if name not in drop:
-                parts.append(b"%s: %s\r\n" % (name, value))
-        for pair in route.request_add:
-            parts.append(b"%s: %s\r\n" % pair)
+        raw = head.raw
+        if (
+            raw is not None
+            and route.plain_request
+            and not head.expect_continue
+            and b"orwarded-" not in raw.lower()
+        ):
+            # Fast path: the client's field lines go out as received (framing included).
+            fields = raw
+            framing = b""
+        else:
+            drop = route.request_drop
+            fields = b"host: %s\r\n%s" % (
+                head.host,
+                b"".join([b"%s: %s\r\n" % p for p in head.headers if p[0] not in drop]),
+            )
+            if head.chunked:
+                framing = b"transfer-encoding: chunked\r\n"
+            elif head.content_length is not None:
+                framing = b"content-length: %d\r\n" % head.content_length
+            else:
+                framing = b""
         xff = session.client_ip
         if head.forwarded_for:
             xff = head.forwarded_for + b", " + xff
-        parts.append(b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\n" % (xff, ctx.scheme))
-        if head.host:
-            parts.append(b"x-forwarded-host: %s\r\n" % head.host)
-        if ctx.via:
-            parts.append(b"via: %s\r\n" % ctx.via)
         if head.request_id is None:
             self.request_id = ctx.request_id()
-            parts.append(b"x-request-id: %s\r\n" % self.request_id)
-        if head.upgrade is not None:
-            parts.append(b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade)
-        if head.chunked:
-            parts.append(b"transfer-encoding: chunked\r\n\r\n")
-        elif head.content_length is not None:
-            parts.append(b"content-length: %d\r\n\r\n" % head.content_length)
+            extra = b"x-request-id: %s\r\n" % self.request_id
         else:
-            parts.append(b"\r\n")
-        return b"".join(parts)
+            extra = b""
+        if route.request_add:
+            extra += b"".join([b"%s: %s\r\n" % p for p in route.request_add])
+        if head.upgrade is not None:
+            extra += b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade
+        return b"%s %s HTTP/1.1\r\n%s%sx-forwarded-for: %s\r\nx-forwarded-host: %s\r\n%s%s\r\n" % (
+            head.method,
+            target,
+            fields,
+            framing,
+            xff,
+            head.host,
+            ctx.static_fields,
+            extra,
+        )
 
     def attempt(self) -> None:
         cluster = self.cluster
@@ -340,62 +360,66 @@ class Exchange:
     def on_response_head(self, head: ResponseHead) -> None:
         session = self.session
         route = self.route
-        assert route is not None
-        self.response_started = True
-        self.status = head.status
-        self.upstream_keep = head.keep_alive
         cluster = self.cluster
-        assert cluster is not None
+        assert route is not None and cluster is not None
+        self.response_started = True
+        status = self.status = head.status
+        self.upstream_keep = head.keep_alive
+        now = session.loop.time()
         endpoint = self.endpoint
         if endpoint is not None:
-            now = time.perf_counter()
-            latency = now - self.upstream_start
+            latency = time.perf_counter() - self.upstream_start
             if cluster.observe is not None:
                 cluster.observe(endpoint, latency, now)
             retry_after = 0.0
-            if head.status == 429 or head.status == 503:
+            if status == 429 or status == 503:
                 for name, value in head.headers:
                     if name == b"retry-after":
                         retry_after = parse_retry_after(value) or 0.0
-            cluster.endpoint_set.record(endpoint, head.status, latency, session.now(), retry_after)
-        if head.status == 101 and self.head.upgrade is not None and self.conn is not None:
+            cluster.endpoint_set.record(endpoint, status, latency, now, retry_after)
+        if status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
             return
-        session.set_deadline(UPSTREAM, session.now() + self.timeout)
-        keep = self.keep_client and not session.listener.closing
-        parts = [status_line(head.status, head.reason)]
+        session.deadline_kind = UPSTREAM
+        session.deadline = now + self.timeout
         drop = route.response_drop
+        raw = head.raw
+        framed = False
         if drop:
-            for name, value in head.headers:
-                if name not in drop:
-                    parts.append(b"%s: %s\r\n" % (name, value))
+            fields = [b"%s: %s\r\n" % p for p in head.headers if p[0] not in drop]
+        elif raw is not None and (not head.chunked or self.head.version == b"1.1"):
+            fields = [raw]  # as received, its Content-Length/Transfer-Encoding line included
+            framed = True
         else:
-            for pair in head.headers:
-                parts.append(b"%s: %s\r\n" % pair)
-        for pair in route.response_add:
-            parts.append(b"%s: %s\r\n" % pair)
+            fields = [b"%s: %s\r\n" % p for p in head.headers]
+        if route.response_add:
+            fields += [b"%s: %s\r\n" % p for p in route.response_add]
         if self.set_cookie:
-            parts.append(b"set-cookie: %s\r\n" % self.set_cookie)
+            fields.append(b"set-cookie: %s\r\n" % self.set_cookie)
+        keep = self.keep_client and self.request_done and not session.listener.closing
         if head.content_length is not None:
-            parts.append(b"content-length: %d\r\n" % head.content_length)
-        elif self.no_body or head.status in NO_BODY_STATUS:
+            if not framed:
+                fields.append(b"content-length: %d\r\n" % head.content_length)
+        elif self.no_body or status in NO_BODY_STATUS:
             pass
-        elif head.chunked or self.head.version == b"1.1":
-            # Unknown length: chunk it for HTTP/1.1 clients (RFC 9112 §6.1).
+        elif self.head.version == b"1.1":
+            # Chunked, or unknown length: chunked for HTTP/1.1 clients (RFC 9112 §6.1).
             self.chunked_out = True
-            parts.append(b"transfer-encoding: chunked\r\n")
+            if not (framed and head.chunked):
+                fields.append(b"transfer-encoding: chunked\r\n")
         else:
             keep = False  # an HTTP/1.0 client learns the end of the body by the close
-        if not self.request_done:
-            keep = False  # the rest of the request body would be read as a new request
+        # (Not keeping the client when its request body was not read to the end: the rest
+        # would be parsed as a new request.)
         self.keep_client = keep
         if not keep:
-            parts.append(b"connection: close\r\n\r\n")
+            fields.append(b"connection: close\r\n")
         elif self.head.version == b"1.0":
-            parts.append(b"connection: keep-alive\r\n\r\n")
-        else:
-            parts.append(b"\r\n")
-        data = b"".join(parts)
+            fields.append(b"connection: keep-alive\r\n")
+        line = _STATUS_LINES.get(status)
+        if line is None or head.reason != _REASONS.get(status):
+            line = status_line(status, head.reason)
+        data = b"%s%s\r\n" % (line, b"".join(fields))
         self.bytes_out += len(data)
         session.out.append(data)
 

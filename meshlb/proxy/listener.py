@@ -35,6 +35,7 @@ class ListenerContext:
         "_rid_next",
         "unrouted",
         "pid",
+        "static_fields",
     )
 
     def __init__(
@@ -66,7 +67,11 @@ class ListenerContext:
         self.pid = os.getpid()
         self.unrouted = [0] * 6  # responses to requests no route took (404, 4xx rejects)
         self.scheme = b"http"
-        self._rid_prefix = os.urandom(6).hex().encode()
+        # Added to every forwarded request, prepared once.
+        self.static_fields = b"x-forwarded-proto: %s\r\n" % self.scheme
+        if self.via:
+            self.static_fields += b"via: %s\r\n" % self.via
+        self._rid_prefix = os.urandom(6).hex().encode() + b"-"
         self._rid_next = 0
 
     def update(self, other: ListenerContext) -> None:
@@ -77,6 +82,7 @@ class ListenerContext:
         self.limits = other.limits
         self.codec = other.codec
         self.via = other.via
+        self.static_fields = other.static_fields
         self.header_timeout = other.header_timeout
         self.idle_timeout = other.idle_timeout
         self.access_log = other.access_log
@@ -84,7 +90,7 @@ class ListenerContext:
     def request_id(self) -> bytes:
         """A unique id: a random per-process prefix and a counter (cheaper than uuid4)."""
         self._rid_next += 1
-        return b"%s-%08x" % (self._rid_prefix, self._rid_next)
+        return self._rid_prefix + b"%08x" % self._rid_next
 
     def sweep(self, now: float) -> None:
         for session in list(self.sessions):
