@@ -76,8 +76,10 @@ class _HeadBuilder:
         kind = _kind(name)
         seen = self.seen
         if kind == HOST and seen[HOST] is None:  # in every request: inlined
-            seen[HOST] = value.rstrip(b" \t")
+            host = seen[HOST] = value.rstrip(b" \t")
             seen[_COUNT] += 1
+            if len(host) != len(value):
+                seen[_NOT_VERBATIM] = True
         elif kind == CONNECTION and seen[CONNECTION] is None:
             tokens = _common_connection(value)
             if tokens is None:
@@ -103,6 +105,8 @@ class _HeadBuilder:
         if kind == HOST:
             if seen[HOST] is None:
                 seen[HOST] = value
+                if len(raw_value) != len(value):
+                    seen[_NOT_VERBATIM] = True
             else:
                 self._error("repeated Host")
         elif kind == CONNECTION:
@@ -124,7 +128,8 @@ class _HeadBuilder:
                 self._error("invalid Content-Length")
             else:
                 seen[CONTENT_LENGTH] = length
-                if len(value) > 1 and value[0] == 0x30:  # "005": some parsers read octal
+                # "005" (some parsers read octal) or "5 ": forward the canonical form instead
+                if len(value) > 1 and value[0] == 0x30 or len(raw_value) != len(value):
                     seen[_NOT_VERBATIM] = True
         elif kind == TRANSFER_ENCODING:
             if seen[TRANSFER_ENCODING] is not None:
@@ -329,7 +334,8 @@ def _verbatim(head: bytes | None, seen: list[Any], framing_fields: int) -> bytes
     """The field lines of `head` as received, if nothing but `framing_fields` was consumed.
 
     Those are Host, Content-Length and Transfer-Encoding, and only with values every parser
-    reads alike; a head that lost a hop-by-hop or forwarding field gets None.
+    reads alike (canonical, no trailing whitespace); a head that lost a hop-by-hop or
+    forwarding field gets None.
     """
     if head is None or seen[_COUNT] != framing_fields or seen[_NOT_VERBATIM]:
         return None

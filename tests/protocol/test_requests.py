@@ -347,6 +347,8 @@ def test_unknown_codec_is_refused() -> None:
         (b"X-Request-Id: r\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 0\r\n", True),
         (b"Host: a\r\nTransfer-Encoding: chunked\r\n", True),
         (b"Host: a\r\nContent-Length: 00\r\n", None),
+        (b"Host: a\r\nContent-Length: 0 \r\n", None),
+        (b"Host: a \r\nContent-Length: 0\r\n", None),
         (b"Host: a\r\nTransfer-Encoding: Chunked\r\n", None),
         (b"Host: a\r\nConnection: keep-alive\r\n", None),
         (b"Host: a\r\nX-Forwarded-For: 1.2.3.4\r\n", None),
