@@ -162,6 +162,33 @@ async def _demo(listen: str) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Ask a running meshlb to reload its config through its admin API."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://{args.admin}/reload", method="POST", data=b"")
+    if args.token:
+        request.add_header("Authorization", f"Bearer {args.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            print(f"meshlb at {args.admin}: reloaded")
+            return 0 if response.status == 200 else 1
+    except urllib.error.HTTPError as exc:
+        try:
+            errors = json.loads(exc.read()).get("errors", [])
+        except ValueError:
+            errors = [f"HTTP {exc.code}"]
+        print("meshlb: reload refused, the old config keeps running:", file=sys.stderr)
+        for line in errors or [f"HTTP {exc.code}"]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"meshlb: cannot reach the admin API at {args.admin}: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"meshlb {__version__}")
     return 0
@@ -219,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_arguments(bench)
         bench.set_defaults(func=run_bench)
+
+    reload = sub.add_parser("reload", help="make a running meshlb reload its config")
+    reload.add_argument("--admin", default="127.0.0.1:9901", help="its admin API address")
+    reload.add_argument("--token", help="the admin API bearer token, if one is set")
+    reload.set_defaults(func=cmd_reload)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -91,3 +91,27 @@ def test_reload_under_load_loses_no_request(start_meshlb, backends, tmp_path) ->
     assert failures == []
     assert sum(len(b.requests) for b in backends) == sent[0]
     assert all(b.requests for b in backends)
+
+
+def test_meshlb_reload_command_uses_the_admin_api(start_meshlb, backends, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "m.toml"
+    admin = f'[admin]\naddress = "127.0.0.1:{admin_port}"\n'
+    write_config(cfg, port, backends[0], admin)
+    m = start_meshlb("run", "-c", str(cfg), port=port)
+    write_config(cfg, port, backends[2], admin)
+    ok = subprocess.run(
+        [sys.executable, "-m", "meshlb", "reload", "--admin", f"127.0.0.1:{admin_port}"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert httpx.get(m.url + "/").json()["backend"] == "b3"
+    cfg.write_text(cfg.read_text() + "bogus = 1\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "meshlb", "reload", "--admin", f"127.0.0.1:{admin_port}"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert bad.returncode == 1 and "bogus: unknown key" in bad.stderr
