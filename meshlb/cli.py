@@ -131,7 +131,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"meshlb: {exc}", file=sys.stderr)
         return 1
-    routes = len(config.routes) or 1
+    http = any(lc.protocol == "http" for lc in config.listeners)
+    routes = len(config.routes) or (1 if http else 0)
     endpoints = sum(len(c.endpoints) for c in config.clusters.values())
     print(
         f"{args.config}: ok ({len(config.listeners)} listener(s), {routes} route(s), "
