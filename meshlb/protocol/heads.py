@@ -80,6 +80,15 @@ class _HeadBuilder:
             seen[_COUNT] += 1
             if len(host) != len(value):
                 seen[_NOT_VERBATIM] = True
+        elif (
+            kind == CONTENT_LENGTH
+            and seen[CONTENT_LENGTH] is None
+            and value.isdigit()  # and so no trailing OWS (the slow path handles that)
+            and len(value) <= 18
+            and value[0] != 0x30  # leading zeros: the slow path decides
+        ):
+            seen[CONTENT_LENGTH] = int(value)
+            seen[_COUNT] += 1
         elif kind == CONNECTION and seen[CONNECTION] is None:
             tokens = _common_connection(value)
             if tokens is None:
@@ -257,7 +266,9 @@ class RequestHeadBuilder(_HeadBuilder):
             upgrade,
             seen[FORWARDED_FOR],
             seen[REQUEST_ID],
-            _verbatim(head, seen, (host is not None) + (length is not None) + chunked),
+            _verbatim(head, seen, (host is not None) + (length is not None) + chunked)
+            if head is not None
+            else None,
         )
 
 
@@ -293,10 +304,13 @@ class ResponseHeadBuilder(_HeadBuilder):
     def finish(
         self, status: int, reason: bytes, version: bytes, head: bytes | None = None
     ) -> ResponseHead:
-        try:
-            headers, seen = self._take()
-        except ProtocolError as exc:
-            raise ProtocolError(502, exc.reason) from None
+        headers, seen = self.headers, self.seen  # _take(), inlined on the hot path
+        self.headers = []
+        self.seen = _FRESH[:]
+        if seen[_ERROR] is not None:
+            raise ProtocolError(502, seen[_ERROR].reason)
+        if len(headers) + seen[_COUNT] > self.limits.max_headers:
+            raise ProtocolError(502, "too many header fields")
         length = seen[CONTENT_LENGTH]
         chunked = seen[TRANSFER_ENCODING] is not None
         if chunked and length is not None:
@@ -306,6 +320,12 @@ class ResponseHeadBuilder(_HeadBuilder):
         if (status < 200 or status == 204) and (chunked or length):
             # RFC 9110 §8.6, RFC 9112 §6.1: no Content-Length or Transfer-Encoding here.
             raise ProtocolError(502, "framing fields in a 1xx or 204 response")
+        framing_fields = (length is not None) + chunked
+        if seen[_COUNT] == framing_fields:
+            # The common case: nothing but the framing field was consumed, no Connection.
+            raw = None if head is None else _verbatim(head, seen, framing_fields)
+            keep_alive = version == b"1.1"
+            return ResponseHead(status, reason, version, headers, keep_alive, length, chunked, raw)
         # Fields only a request gives meaning to stay end-to-end fields in a response.
         if seen[HOST] is not None:
             headers.append((b"host", seen[HOST]))
@@ -318,26 +338,18 @@ class ResponseHeadBuilder(_HeadBuilder):
         if status == 101 and seen[UPGRADE] is not None:
             # ResponseHead has no upgrade field: the protocol switched to must reach the client.
             headers.append((b"upgrade", seen[UPGRADE]))
-        return ResponseHead(
-            status,
-            reason,
-            version,
-            headers,
-            _keep_alive(version, tokens),
-            length,
-            chunked,
-            _verbatim(head, seen, (length is not None) + chunked),
-        )
+        keep_alive = _keep_alive(version, tokens)
+        return ResponseHead(status, reason, version, headers, keep_alive, length, chunked)
 
 
-def _verbatim(head: bytes | None, seen: list[Any], framing_fields: int) -> bytes | None:
+def _verbatim(head: bytes, seen: list[Any], framing_fields: int) -> bytes | None:
     """The field lines of `head` as received, if nothing but `framing_fields` was consumed.
 
     Those are Host, Content-Length and Transfer-Encoding, and only with values every parser
     reads alike (canonical, no trailing whitespace); a head that lost a hop-by-hop or
     forwarding field gets None.
     """
-    if head is None or seen[_COUNT] != framing_fields or seen[_NOT_VERBATIM]:
+    if seen[_COUNT] != framing_fields or seen[_NOT_VERBATIM]:
         return None
     return head[head.index(b"\r\n") + 2 : -2]
 

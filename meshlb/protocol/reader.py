@@ -20,9 +20,10 @@ was refused, keep parsing HTTP/1.1) or `detach()` (take the bytes and tunnel).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
-from .body import ChunkedBody, ContentLengthBody, UntilCloseBody
+from .body import BodyCallback, ChunkedBody, ContentLengthBody, UntilCloseBody
 from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
 from .validate import ProtocolError, check_head_bytes, parse_request_line, parse_status_line
 
@@ -38,14 +39,26 @@ Body = ChunkedBody | ContentLengthBody | UntilCloseBody
 
 
 class _Reader:
-    __slots__ = ("limits", "_state", "_carry", "_line_checked", "_body", "_held", "_after")
+    __slots__ = (
+        "limits",
+        "_state",
+        "_carry",
+        "_line_checked",
+        "_body",
+        "_length_body",
+        "_held",
+        "_after",
+        "_on_end",
+    )
 
-    def __init__(self, limits: H1Limits) -> None:
+    def __init__(self, limits: H1Limits, on_body: BodyCallback, on_end: Callable[[], None]) -> None:
         self.limits = limits
+        self._on_end = on_end  # the sink's end-of-message method
         self._state = _HEAD
         self._carry = bytearray()  # an incomplete head, from its first byte
         self._line_checked = False  # the start line in _carry was checked
         self._body: Body | None = None
+        self._length_body = ContentLengthBody(0, on_body)  # reused for every message
         self._held = bytearray()  # bytes received while paused
         self._after = _HEAD  # state once the current body ends
 
@@ -53,9 +66,6 @@ class _Reader:
 
     def _start(self, head: bytes) -> None:
         """Parse a complete head, tell the sink, and set up the body."""
-        raise NotImplementedError
-
-    def _end(self) -> None:
         raise NotImplementedError
 
     def _fail(self, exc: ProtocolError) -> None:
@@ -126,7 +136,7 @@ class _Reader:
                         return
                     self._body = None
                     self._state = self._after
-                    self._end()
+                    self._on_end()
                 else:
                     if state == _PAUSED:
                         self._held += data[pos:]
@@ -209,14 +219,12 @@ class _Reader:
 class RequestReader(_Reader):
     """Requests of one downstream connection; the codec supplies `_parse_head`."""
 
-    __slots__ = ("sink", "_on_head", "_on_body", "_on_end")
+    __slots__ = ("sink", "_on_head")
 
     def __init__(self, sink: RequestSink, limits: H1Limits) -> None:
-        super().__init__(limits)
+        super().__init__(limits, sink.on_request_body, sink.on_request_end)
         self.sink = sink
         self._on_head = sink.on_request_head
-        self._on_body = sink.on_request_body
-        self._on_end = sink.on_request_end
 
     def _parse_head(self, head: bytes) -> RequestHead:
         raise NotImplementedError
@@ -234,19 +242,21 @@ class RequestReader(_Reader):
         if head.chunked:
             limits = self.limits
             self._body = ChunkedBody(
-                self._on_body, limits.max_body_bytes, limits.max_header_bytes, limits.max_headers
+                self.sink.on_request_body,
+                limits.max_body_bytes,
+                limits.max_header_bytes,
+                limits.max_headers,
             )
         elif head.content_length:
-            self._body = ContentLengthBody(head.content_length, self._on_body)
+            body = self._length_body
+            body.remaining = head.content_length
+            self._body = body
         else:
             self._state = after
             self._on_end()
             return
         self._after = after
         self._state = _BODY
-
-    def _end(self) -> None:
-        self._on_end()
 
     def _fail(self, exc: ProtocolError) -> None:
         self.sink.on_request_error(exc.status, exc.reason)
@@ -261,7 +271,7 @@ class ResponseReader(_Reader):
     __slots__ = ("sink", "_on_body", "_expected")
 
     def __init__(self, sink: ResponseSink, limits: H1Limits) -> None:
-        super().__init__(limits)
+        super().__init__(limits, sink.on_response_body, sink.on_response_end)
         self.sink = sink
         self._on_body = sink.on_response_body
         self._expected: deque[bytes] = deque()
@@ -305,9 +315,11 @@ class ResponseReader(_Reader):
         elif head.chunked:
             limits = self.limits
             body = ChunkedBody(self._on_body, 0, limits.max_header_bytes, limits.max_headers)
-        elif head.content_length is not None:
-            length = head.content_length
-            body = ContentLengthBody(length, self._on_body) if length else None
+        elif head.content_length:
+            body = self._length_body
+            body.remaining = head.content_length
+        elif head.content_length == 0:
+            body = None
         else:
             head.keep_alive = False
             body = UntilCloseBody(self._on_body)
@@ -320,9 +332,6 @@ class ResponseReader(_Reader):
         self._body = body
         self._state = _BODY
         sink.on_response_head(head)
-
-    def _end(self) -> None:
-        self.sink.on_response_end()
 
     def _fail(self, exc: ProtocolError) -> None:
         self._expected.clear()

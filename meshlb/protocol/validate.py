@@ -177,19 +177,30 @@ def _request_line_error(parts: list[bytes], limits: H1Limits) -> ProtocolError:
 
 def parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
     """`HTTP/1.1 200 OK` -> (b"1.1", 200, b"OK"). A missing reason phrase is tolerated."""
-    parts = line.split(b" ", 2)
+    version = VERSIONS.get(line[:8])
+    code = line[9:12]
+    if (
+        version is not None
+        and line[8:9] == b" "
+        and line[12:13] in (b" ", b"")
+        and code.isdigit()
+        and line.translate(_VISIBLE_T).isascii()
+    ):
+        status = int(code)
+        if 100 <= status <= 599:
+            return version, status, line[13:]
     if not line.translate(_VISIBLE_T).isascii():
         raise ProtocolError(502, "control character in status line")
+    parts = line.split(b" ", 2)
     if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit():
         raise ProtocolError(502, "malformed status line")
-    status = int(parts[1])
-    if not 100 <= status <= 599:
+    if not 100 <= int(parts[1]) <= 599:
         raise ProtocolError(502, "status code out of range")
     try:
-        version = _version(parts[0])
+        _version(parts[0])
     except ProtocolError as exc:
         raise ProtocolError(502, exc.reason) from None
-    return version, status, parts[2] if len(parts) == 3 else b""
+    raise ProtocolError(502, "malformed status line")
 
 
 # -- field values (M1, M2, M4) ----------------------------------------------------------------
