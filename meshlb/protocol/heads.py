@@ -162,17 +162,6 @@ class _HeadBuilder:
         if self.seen[_ERROR] is None:
             self.seen[_ERROR] = ProtocolError(400, reason)
 
-    def _take(self) -> tuple[Headers, list[Any]]:
-        """This message's fields, after the rules that hold for every field line."""
-        headers, seen = self.headers, self.seen
-        self.headers = []
-        self.seen = _FRESH[:]
-        if seen[_ERROR] is not None:
-            raise seen[_ERROR]
-        if len(headers) + seen[_COUNT] > self.limits.max_headers:
-            raise ProtocolError(431, "too many header fields")
-        return headers, seen
-
 
 def _keep_alive(version: bytes, tokens: frozenset[bytes]) -> bool:
     # RFC 9112 §9.3: close wins; HTTP/1.1 persists by default, HTTP/1.0 only when asked.
@@ -194,7 +183,7 @@ class RequestHeadBuilder(_HeadBuilder):
         With the complete `head` the result also carries its field lines verbatim (`raw`)
         when that is the same as forwarding `headers`, Host and the framing field.
         """
-        headers, seen = self.headers, self.seen  # _take(), inlined on the hot path
+        headers, seen = self.headers, self.seen  # this message's fields; start afresh
         self.headers = []
         self.seen = _FRESH[:]
         if seen[_ERROR] is not None:
@@ -304,7 +293,7 @@ class ResponseHeadBuilder(_HeadBuilder):
     def finish(
         self, status: int, reason: bytes, version: bytes, head: bytes | None = None
     ) -> ResponseHead:
-        headers, seen = self.headers, self.seen  # _take(), inlined on the hot path
+        headers, seen = self.headers, self.seen  # this message's fields; start afresh
         self.headers = []
         self.seen = _FRESH[:]
         if seen[_ERROR] is not None:

@@ -221,7 +221,7 @@ def responses(draw: st.DrawFn) -> bytes:
     return head + (draw(chunked_bodies()) if chunked else draw(st.binary(max_size=8)))
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(
     st.lists(responses(), min_size=1, max_size=3),
     st.lists(st.sampled_from([b"GET", b"HEAD"]), min_size=3, max_size=3),
