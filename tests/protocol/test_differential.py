@@ -170,7 +170,7 @@ def run(codec: str, pieces: list[bytes]) -> list[tuple[object, ...]]:
 
 
 @settings(
-    max_examples=600, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(
     st.lists(requests(), min_size=1, max_size=3)
