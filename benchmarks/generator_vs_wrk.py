@@ -5,9 +5,10 @@ body over plain HTTP/1.1 and over TLS with HTTP/2, then runs each generator pinn
 alternating A B A B. The figure that counts is the generator's CPU time per request:
 user + system time of its process from /proc/PID/stat, divided by the requests nginx served
 (its stub_status counter), both sampled over the same window after a warm-up. That makes the
-number independent of which side is the bottleneck and of the generators' own reporting.
+number independent of the generators' own reporting. The ratio is the median of the ratios of
+each round's adjacent pair, which cancels the slow drift of a shared machine's load.
 
-    python benchmarks/generator_vs_wrk.py [--rounds 2] [--duration 8] [--warmup 2]
+    python benchmarks/generator_vs_wrk.py [--rounds 5] [--duration 5] [--warmup 2]
 
 Needs nginx, wrk, h2load (nghttp2-client) and taskset; traffic stays on 127.0.0.1.
 """
@@ -199,9 +200,9 @@ def contenders(h1_port: int, h2_port: int, run_s: int) -> list[tuple[Contender, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2, help="A B rounds per pair (default 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="A B rounds per pair (default 5)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before sampling")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds sampled")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds sampled")
     parser.add_argument("--only", choices=["h1", "h2"], help="run one protocol only")
     args = parser.parse_args()
     for tool in ("nginx", "wrk", "h2load", "taskset"):
@@ -239,15 +240,17 @@ def main() -> int:
 
 
 def print_table(rows: list[tuple[Contender, list[Sample], Contender]]) -> None:
-    medians = {c.name: statistics.median(s.us_per_request for s in samples)
-               for c, samples, _ in rows}
+    samples_of = {contender.name: samples for contender, samples, _ in rows}
     print("| protocol | generator (core 0) | requests/s | CPU µs/request | vs peer |")
     print("|---|---|---:|---:|---:|")
     for contender, samples, peer in rows:
         rps = statistics.median(s.rps for s in samples)
-        us = medians[contender.name]
+        us = statistics.median(s.us_per_request for s in samples)
+        ratio = statistics.median(
+            ours.us_per_request / theirs.us_per_request
+            for ours, theirs in zip(samples, samples_of[peer.name], strict=True))
         print(f"| {contender.protocol} | {contender.name} | {rps:,.0f} | {us:.2f} | "
-              f"{us / medians[peer.name]:.2f}× |")
+              f"{ratio:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class Connection(asyncio.Protocol):
         self.number = number
         self.transport: asyncio.Transport | None = None
         self.opened = 0  # transports this slot has had, reconnects included
+        self.rx_bytes = 0  # bytes received, all transports included
         self._connecting: asyncio.Task[Any] | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._idle_reported = False

@@ -47,6 +47,7 @@ class RunContext:
         self.on_idle = on_idle
         self.on_fatal = on_fatal
         self.remaining = UNLIMITED
+        self.budgeted = False  # True with -n: connections must take from `remaining`
         self.stopping = False
 
     def __repr__(self) -> str:

@@ -122,7 +122,7 @@ class H2Connection(Connection):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        self._rec.rx_bytes += len(data)
+        self.rx_bytes += len(data)
         now = perf_counter_ns()
         self._in_read = True
         try:
@@ -186,7 +186,7 @@ class H2Connection(Connection):
         dispatcher = ctx.dispatcher
         if dispatcher is not None:
             rec.latency_uncorrected[bucket_index(now - sent)] += 1
-        rec.status[status] += 1
+        rec.count_status(status)
         if ctx.by_header is not None:
             rec.count_header(NO_HEADER if value is None else str(value))
         self._next(now)

@@ -74,6 +74,7 @@ class Worker:
             on_idle=self._connection_idle,
             on_fatal=self._fatal,
         )
+        self._ctx.budgeted = plan.requests is not None
         if plan.warmup_s > 0:
             self._timers["warmup"] = loop.call_later(plan.warmup_s, self._begin_measurement)
         else:
@@ -109,6 +110,8 @@ class Worker:
         now = self._start_ns = perf_counter_ns()
         if not first:
             self.recorder.reset()
+            for connection in self.connections:
+                connection.rx_bytes = 0
             inflight = sum(connection.inflight() for connection in self.connections)
             if self._dispatcher is not None:
                 assert plan.rate is not None
@@ -189,6 +192,7 @@ class Worker:
             return
         self._end_ns = perf_counter_ns()
         ctx.stopping = True
+        self.recorder.rx_bytes = sum(connection.rx_bytes for connection in self.connections)
         if self._end_ns > self._start_ns:
             self.recorder.roll(self._second, self._end_ns - self._start_ns)
         for name in list(self._timers):

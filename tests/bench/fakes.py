@@ -81,3 +81,9 @@ def make_context(by_header: bytes | None = None, dispatcher: OpenDispatcher | No
         on_fatal=fatal.append,
     )
     return ctx, idle, fatal
+
+
+def status_counts(recorder: Recorder) -> dict[int, int]:
+    """The status counts of everything recorded so far (closes the current second)."""
+    recorder.roll(second=len(recorder.rows) + 1, elapsed_ns=0)
+    return recorder.status_counts()

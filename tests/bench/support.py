@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httptools
 from h2.config import H2Configuration
@@ -105,7 +105,7 @@ class ThreadedServer:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self.port}/"
 
-    def __enter__(self) -> ThreadedServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("backend did not start")

@@ -10,7 +10,7 @@ from meshlb.bench.h1 import H1Connection
 from meshlb.bench.histogram import Histogram, bucket_index
 from meshlb.bench.results import ErrorKind
 from meshlb.bench.schedule import RateSchedule
-from tests.bench.fakes import FakeLoop, FakeTransport, make_context
+from tests.bench.fakes import FakeLoop, FakeTransport, make_context, status_counts
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -32,10 +32,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def opened(remaining: int = 10, head: bool = False, by_header: bytes | None = None
-           ) -> tuple[H1Connection, FakeTransport, list[object]]:
+def opened(remaining: int = 10, head: bool = False, by_header: bytes | None = None,
+           budgeted: bool = True) -> tuple[H1Connection, FakeTransport, list[object]]:
     ctx, idle, _ = make_context(by_header=by_header)
     ctx.remaining = remaining
+    ctx.budgeted = budgeted
     connection = H1Connection(ctx, 0, REQUEST, head)
     transport = FakeTransport()
     connection.connection_made(transport)  # type: ignore[arg-type]
@@ -50,7 +51,18 @@ def test_each_response_sends_the_next_request_from_the_callback(clock: Clock) ->
     assert transport.writes == [REQUEST, REQUEST] and connection.ctx.remaining == 1
     recorder = connection.ctx.recorder
     assert recorder.latency[bucket_index(20_000_000)] == 1  # the inlined index is the same
-    assert recorder.status[200] == 1 and recorder.rx_bytes == len(OK)
+    assert status_counts(recorder) == {200: 1} and connection.rx_bytes == len(OK)
+
+
+def test_without_a_budget_responses_are_recorded_the_same(clock: Clock) -> None:
+    connection, transport, _ = opened(budgeted=False)
+    clock.now += 3_000_000
+    connection.data_received(OK)
+    connection.data_received(OK.replace(b"200 OK", b"503 Busy"))
+    recorder = connection.ctx.recorder
+    assert recorder.latency[bucket_index(3_000_000)] == 1
+    assert status_counts(recorder) == {200: 1, 503: 1}
+    assert len(transport.writes) == 3 and connection.ctx.remaining == 9
 
 
 def test_one_clock_reading_ends_one_request_and_starts_the_next(clock: Clock) -> None:
@@ -68,15 +80,15 @@ def test_responses_split_across_reads_and_chunked_bodies(clock: Clock) -> None:
     for piece in (b"HTTP/1.1 200 OK\r\nTransfer-", b"Encoding: chunked\r\n\r\n5\r\nhel",
                   b"lo\r\n0\r\n\r\n"):
         connection.data_received(piece)
-    assert connection.ctx.recorder.status[200] == 1 and len(transport.writes) == 2
+    assert status_counts(connection.ctx.recorder) == {200: 1} and len(transport.writes) == 2
 
 
 def test_an_interim_1xx_response_is_not_the_answer(clock: Clock) -> None:
     connection, transport, _ = opened()
     connection.data_received(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
-    assert len(transport.writes) == 1 and sum(connection.ctx.recorder.status) == 0
+    assert len(transport.writes) == 1 and sum(connection.ctx.recorder.latency) == 0
     connection.data_received(OK)
-    assert connection.ctx.recorder.status[200] == 1 and connection.ctx.recorder.status[103] == 0
+    assert status_counts(connection.ctx.recorder) == {200: 1}
 
 
 def test_a_spent_budget_reports_the_connection_idle(clock: Clock) -> None:
@@ -145,7 +157,7 @@ def test_by_header_counts_each_value_and_missing_ones(clock: Clock) -> None:
 def test_head_responses_are_framed_without_a_body(clock: Clock) -> None:
     connection, transport, _ = opened(head=True)
     connection.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
-    assert connection.ctx.recorder.status[200] == 1 and len(transport.writes) == 2
+    assert status_counts(connection.ctx.recorder) == {200: 1} and len(transport.writes) == 2
 
 
 def test_open_model_records_corrected_and_uncorrected_latency(clock: Clock) -> None:

@@ -19,10 +19,19 @@ def test_roll_moves_the_current_second_into_a_row_and_zeroes_in_place() -> None:
     assert recorder.roll(2, 2_000_000_000).errors == 1  # errors per second, not cumulative
 
 
+def test_200s_are_the_responses_not_counted_under_another_code() -> None:
+    recorder = Recorder()
+    recorder.latency[bucket_index(1000)] += 4
+    for code in (200, 200, 200, 503):
+        recorder.count_status(code)
+    recorder.roll(1, 10)
+    assert recorder.status_counts() == {200: 3, 503: 1}
+
+
 def test_result_keeps_only_codes_seen_and_every_row() -> None:
     recorder = Recorder()
-    recorder.status[200] += 3
-    recorder.status[503] += 1
+    recorder.latency[bucket_index(1000)] += 4
+    recorder.count_status(503)
     recorder.count_header("a")
     recorder.count_header("a")
     recorder.rx_bytes = 99
@@ -36,7 +45,7 @@ def test_result_keeps_only_codes_seen_and_every_row() -> None:
 
 def test_reset_forgets_the_warm_up() -> None:
     recorder = Recorder()
-    recorder.status[200] += 1
+    recorder.count_status(404)
     recorder.error(ErrorKind.CONNECT)
     recorder.latency[300] += 1
     recorder.roll(1, 10)
