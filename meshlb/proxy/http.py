@@ -308,6 +308,8 @@ class Exchange:
         if self.request_done and self.head.chunked:
             data += LAST_CHUNK
         conn.send(self, self.head.method, data)
+        if not self.session.feeding:
+            conn.flush()
 
     def _wait_limit(self) -> float:
         """Envoy's rule: the request timeout runs once the whole request was received; while
@@ -445,6 +447,7 @@ class Exchange:
         client_held = session.parser.detach()
         if client_held:
             conn.write(client_held)
+            conn.flush()
 
     def on_tunnel_data(self, data: bytes) -> None:
         self.bytes_out += len(data)
@@ -666,6 +669,7 @@ class HttpSession(asyncio.Protocol):
         "out",
         "got_bytes",
         "tunnel",
+        "feeding",
     )
 
     def __init__(self, listener: ListenerContext) -> None:
@@ -684,6 +688,7 @@ class HttpSession(asyncio.Protocol):
         self._write_paused = False
         self.pending_error = b""
         self.tunnel: UpstreamConnection | None = None  # set once an upgrade switched protocols
+        self.feeding = False  # inside data_received: upstream writes wait for its end
         self.got_bytes = False  # bytes of a next request arrived since the last response
         self.out: list[bytes] = []  # response bytes parsed from one upstream read, sent at once
 
@@ -710,14 +715,24 @@ class HttpSession(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
             self.tunnel.write(data)
+            self.tunnel.flush()
             return
         self.got_bytes = True
         if self.deadline_kind == IDLE:
             self.set_deadline(HEADER, self.now() + self.listener.header_timeout)
+        self.feeding = True
         try:
             self.parser.feed(data)
         except Exception:
+            self.feeding = False
             self.internal_error()
+            return
+        self.feeding = False
+        # Upstream bytes produced by this read leave only now, once all of it parsed: a
+        # malformed body later in the same read means the head never left either.
+        current = self.current
+        if current is not None and current.conn is not None:
+            current.conn.flush()
 
     def internal_error(self) -> None:
         """A bug must cost one connection, never the worker: answer 500 if we still can."""
@@ -798,12 +813,26 @@ class HttpSession(asyncio.Protocol):
         data = simple_response(status, reason.encode() + b"\n", close=True)
         log.debug("rejected request from %s: %d %s", self.client_ip, status, reason)
         self.queue.clear()
-        self.reading = None
-        if self.current is None:
+        reading, self.reading = self.reading, None
+        current = self.current
+        if current is not None and reading is current and not current.request_done:
+            # The body of the request in flight is invalid: whatever went upstream is void.
+            # Drop the exchange (aborting its upstream connection) and answer the error,
+            # unless response bytes already reached the client, who then sees a reset.
+            self.current = None
+            current.cancel()
+            current.reason = reason
+            if current.response_started:
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            self.out.clear()
+            current = None
+        if current is None:
             self.write(data)
             self.close()
         else:
-            self.current.keep_client = False
+            current.keep_client = False
             self.pending_error = data
 
     # -- used by exchanges ------------------------------------------------------------------

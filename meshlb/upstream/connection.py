@@ -53,6 +53,7 @@ class UpstreamConnection(asyncio.Protocol):
         "idle_since",
         "switching",
         "tunnel",
+        "out",
     )
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
@@ -67,6 +68,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.switching = False  # a 101 was parsed; the parser lets go after this read
         self.tunnel = False
+        self.out: list[bytes] = []  # request bytes waiting for flush()
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -153,11 +155,18 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = False
         self.requests += 1
         self.parser.expect(method)
-        self.transport.write(data)
+        self.out.append(data)
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
+        """Queue request bytes; they leave at the next flush() (the end of the client read)."""
+        if not self.closed:
+            self.out.append(data)
+
+    def flush(self) -> None:
+        out = self.out
+        if out and self.transport is not None and not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
