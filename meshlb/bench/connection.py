@@ -31,6 +31,7 @@ class Connection(asyncio.Protocol):
         self._connecting: asyncio.Task[Any] | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._idle_reported = False
+        self._settled = False  # whether the first connect has succeeded or failed
         # False until the protocol can carry requests (HTTP/2: the server's SETTINGS came).
         # A connection lost before that is a failed connect, of this kind:
         self._ready = False
@@ -93,8 +94,14 @@ class Connection(asyncio.Protocol):
             self._connecting = None
             self._connect_failed(ErrorKind.CONNECT)
 
+    def _settle(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self.ctx.on_settled(self)
+
     def _connect_failed(self, kind: ErrorKind) -> None:
         ctx = self.ctx
+        self._settle()
         if ctx.stopping:
             return
         dispatcher = ctx.dispatcher
@@ -133,6 +140,7 @@ class Connection(asyncio.Protocol):
         self.opened += 1
         self._ready = False
         self._handshake_error = ErrorKind.CONNECT
+        self._settle()
         if self.ctx.ssl is not None:
             problem = alpn_mismatch(transport.get_extra_info("ssl_object"), self.ctx.http2)
             if problem is not None:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 UNLIMITED = sys.maxsize
 
 
+def _ignore(connection: Connection) -> None:
+    pass
+
+
 class RunContext:
     """`remaining` is the closed-model budget: connections take one request from it before each
     send and stop when it reaches 0. In the open model `dispatcher` decides instead."""
@@ -46,6 +50,8 @@ class RunContext:
         self.dispatcher = dispatcher
         self.on_idle = on_idle
         self.on_fatal = on_fatal
+        # Called once per connection, when its first connect succeeds or fails.
+        self.on_settled: Callable[[Connection], None] = _ignore
         self.remaining = UNLIMITED
         self.budgeted = False  # True with -n: connections must take from `remaining`
         self.stopping = False

@@ -1,7 +1,10 @@
 """One worker: one event loop driving a share of the connections, from start to result.
 
 The run has two phases. An optional warm-up opens the connections and sends load that is not
-recorded; the measurement then starts from zero counters (connections stay open). During the
+recorded; the measurement then starts from zero counters (connections stay open). In the open
+model the schedule starts only once every connection has been tried, so that the first
+requests are not charged for the time it takes to connect; the closed model starts at once,
+as wrk does (a connection's first request is timed from when it is sent). During the
 measurement a timer closes each one-second row of the time series, another checks request
 timeouts a few times per timeout period, and in the open model a third paces the sends.
 None of them runs per request.
@@ -28,6 +31,7 @@ from meshlb.bench.schedule import RateSchedule
 from meshlb.bench.tls import client_context
 
 _NS = 1_000_000_000
+NEVER = 2**62  # a start time no clock reading reaches
 
 
 class Worker:
@@ -48,6 +52,7 @@ class Worker:
         self._end_ns = 0
         self._second = 1
         self._idle = 0
+        self._settled = 0
 
     def __repr__(self) -> str:
         return (f"<Worker #{self.plan.index} connections={len(self.connections)} "
@@ -57,10 +62,11 @@ class Worker:
         plan = self.plan
         loop = self._loop = asyncio.get_running_loop()
         self._done = loop.create_future()
-        now = self._start_ns = perf_counter_ns()
+        self._start_ns = perf_counter_ns()
         if plan.rate is not None:
-            limit = None if plan.warmup_s > 0 else plan.requests
-            self._dispatcher = OpenDispatcher(RateSchedule(plan.rate, now), limit, self._finish)
+            # Nothing is due until _start restarts it with a real start time.
+            never = RateSchedule(plan.rate, NEVER)
+            self._dispatcher = OpenDispatcher(never, None, self._finish)
         self._ctx = RunContext(
             loop=loop,
             address=plan.address,
@@ -75,16 +81,13 @@ class Worker:
             on_fatal=self._fatal,
         )
         self._ctx.budgeted = plan.requests is not None
-        if plan.warmup_s > 0:
-            self._timers["warmup"] = loop.call_later(plan.warmup_s, self._begin_measurement)
-        else:
-            self._begin_measurement(first=True)
+        self._ctx.on_settled = self._connection_settled
+        if self._dispatcher is None:
+            self._start()
         self.connections = [self._connection(i) for i in range(plan.connections)]
         for connection in self.connections:
             connection.open()
         self._sweep()
-        if self._dispatcher is not None:
-            self._tick(self._dispatcher.schedule.start_ns)
         await self._done
         return self._result(self._end_ns)
 
@@ -104,27 +107,45 @@ class Worker:
             return H2Connection(ctx, number, plan.h2_headers, plan.body, plan.streams)
         return H1Connection(ctx, number, plan.request_bytes, plan.head)
 
+    def _connection_settled(self, connection: Connection) -> None:
+        self._settled += 1
+        if self._settled == len(self.connections) and self._dispatcher is not None:
+            self._start()
+
+    def _start(self) -> None:
+        """Start the warm-up, or the measurement when there is none."""
+        plan, loop = self.plan, self._loop
+        assert loop is not None
+        if plan.warmup_s <= 0:
+            self._begin_measurement(first=True)
+            return
+        self._timers["warmup"] = loop.call_later(plan.warmup_s, self._begin_measurement)
+        if self._dispatcher is not None:
+            self._restart_schedule(limit=None)
+
+    def _restart_schedule(self, limit: int | None) -> None:
+        assert self._dispatcher is not None and self.plan.rate is not None
+        now = perf_counter_ns()
+        self._dispatcher.restart(RateSchedule(self.plan.rate, now), limit)
+        self._cancel("tick")
+        self._tick(now)
+
     def _begin_measurement(self, first: bool = False) -> None:
         plan, ctx, loop = self.plan, self._ctx, self._loop
         assert ctx is not None and loop is not None
-        now = self._start_ns = perf_counter_ns()
+        self._start_ns = perf_counter_ns()
         if not first:
             self.recorder.reset()
             for connection in self.connections:
                 connection.rx_bytes = 0
-            inflight = sum(connection.inflight() for connection in self.connections)
-            if self._dispatcher is not None:
-                assert plan.rate is not None
-                self._dispatcher.restart(RateSchedule(plan.rate, now), plan.requests)
-                self._cancel("tick")
-                self._tick(now)
-            elif plan.requests is not None:
-                # Requests in flight now complete inside the measurement and count in it.
-                ctx.remaining = max(0, plan.requests - inflight)
-        elif self._dispatcher is None and plan.requests is not None:
-            ctx.remaining = plan.requests
-        if self._dispatcher is None and plan.requests is None:
+        if self._dispatcher is not None:
+            # Requests in flight now complete inside the measurement and count in it.
+            self._restart_schedule(limit=plan.requests)
+        elif plan.requests is None:
             ctx.remaining = UNLIMITED
+        else:
+            inflight = sum(connection.inflight() for connection in self.connections)
+            ctx.remaining = max(0, plan.requests - inflight)
         if plan.duration_s is not None:
             self._timers["deadline"] = loop.call_later(plan.duration_s, self._finish)
         self._second = 1

@@ -182,3 +182,92 @@ def test_open_model_records_corrected_and_uncorrected_latency(clock: Clock) -> N
 def test_repr_shows_state_and_requests_in_flight(clock: Clock) -> None:
     connection, _, _ = opened()
     assert repr(connection) == "<H1Connection #0 open opened=1 inflight=1>"
+
+
+class CountingParser:
+    """Wraps the connection's parser to count what is actually parsed."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.feeds = 0
+
+    def feed_data(self, data: bytes) -> None:
+        self.feeds += 1
+        self.inner.feed_data(data)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def counting(connection: H1Connection) -> CountingParser:
+    spy = CountingParser(connection._parser)
+    connection._parser = spy  # type: ignore[assignment]
+    return spy
+
+
+def test_the_same_bytes_again_are_replayed_without_parsing(clock: Clock) -> None:
+    connection, transport, _ = opened(budgeted=False)
+    spy = counting(connection)
+    for step in (1_000_000, 2_000_000, 3_000_000):
+        clock.now += step
+        connection.data_received(bytes(OK))  # equal bytes, not the same object
+    assert spy.feeds == 1
+    recorder = connection.ctx.recorder
+    assert [recorder.latency[bucket_index(ns)] for ns in (1_000_000, 2_000_000, 3_000_000)] == [
+        1, 1, 1]
+    assert status_counts(recorder) == {200: 3} and len(transport.writes) == 4
+
+
+def test_other_bytes_are_parsed_and_become_the_ones_replayed(clock: Clock) -> None:
+    connection, _, _ = opened(budgeted=False)
+    spy = counting(connection)
+    not_found = OK.replace(b"200 OK", b"404 No")
+    for data in (OK, not_found, not_found, OK):
+        connection.data_received(data)
+    assert spy.feeds == 3  # the second 404 was replayed, with its own status
+    assert status_counts(connection.ctx.recorder) == {200: 2, 404: 2}
+
+
+def test_only_whole_single_keep_alive_responses_are_replayed(clock: Clock) -> None:
+    connection, transport, _ = opened(budgeted=False)
+    spy = counting(connection)
+    head, tail = OK[:20], OK[20:]
+    interim_and_final = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    for data in (head, tail, head, tail, interim_and_final, interim_and_final, closing):
+        connection.data_received(data)
+    # A split response, two messages in one read, a closing response: all parsed every time.
+    assert spy.feeds == 7
+    assert transport.closed
+    assert status_counts(connection.ctx.recorder) == {200: 5}
+
+
+def test_a_new_connection_forgets_what_the_old_one_replayed(clock: Clock) -> None:
+    connection, _, _ = opened(budgeted=False)
+    connection.data_received(OK)
+    connection.connection_lost(None)
+    connection.connection_made(FakeTransport())  # type: ignore[arg-type]
+    spy = counting(connection)
+    connection.data_received(OK)
+    assert spy.feeds == 1
+
+
+def test_replay_stops_when_responses_keep_differing(clock: Clock) -> None:
+    connection, _, _ = opened(budgeted=False)
+    for number in range(h1.REPLAY_GIVE_UP):
+        connection.data_received(OK.replace(b"ok", f"{number % 100:02d}".encode()))
+    assert not hasattr(connection, "on_message_begin")
+    spy = counting(connection)
+    connection.data_received(OK)
+    connection.data_received(OK)
+    assert spy.feeds == 2
+    assert status_counts(connection.ctx.recorder) == {200: h1.REPLAY_GIVE_UP + 2}
+
+
+def test_by_header_counts_replayed_responses_too(clock: Clock) -> None:
+    connection, _, _ = opened(by_header=b"x-upstream", budgeted=False)
+    with_header = b"HTTP/1.1 200 OK\r\nX-Upstream: a\r\nContent-Length: 0\r\n\r\n"
+    without = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    for data in (with_header, with_header, without, without, with_header):
+        connection.data_received(data)
+    assert connection.ctx.recorder.header_counts == {"a": 3, "(none)": 2}
