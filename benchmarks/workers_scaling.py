@@ -1,18 +1,19 @@
 """CPU per request with 2 workers against 1 worker (the supervisor model's overhead).
 
 nginx serves a 12-byte body as the backend; meshlb runs with `--workers 1` and then
-`--workers 2`; wrk drives each for the same time. CPU µs/request is the user+system CPU of
-the whole meshlb process group (supervisor and workers) divided by the requests served, so
-the ratio shows what SO_REUSEPORT workers, the supervisor and its IPC cost per request.
-On a 2-core machine the load generator and the backend share the cores with meshlb, so
-requests/s is not the point here; CPU per request is.
+`--workers 2`; `meshlb bench --rate` sends the same fixed request rate to each (an open
+model: equal load, so both configurations batch alike per wakeup, which a saturating
+closed-loop generator on a 2-core machine would not give them). CPU µs/request is the
+user+system CPU of the whole meshlb process group (supervisor and workers) divided by the
+requests served: the ratio is what SO_REUSEPORT workers, the supervisor and its IPC cost.
 
-    python benchmarks/workers_scaling.py [--seconds 8] [--rounds 2]
+    python benchmarks/workers_scaling.py [--seconds 8] [--rounds 2] [--rate 6000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -28,13 +29,38 @@ from common import (  # noqa: E402
     free_port,
     need,
     print_table,
-    run_wrk,
     static_server,
     wait_port,
 )
 
 
-def measure(workers: int, backend_port: int, seconds: float) -> tuple[float, float]:
+def bench(url: str, seconds: float, rate: int) -> int:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "meshlb",
+            "bench",
+            url,
+            "-c",
+            "64",
+            "-d",
+            f"{seconds:g}s",
+            "--rate",
+            str(rate),
+            "--workers",
+            "1",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    return int(json.loads(out.stdout)["requests"])
+
+
+def measure(workers: int, backend_port: int, seconds: float, rate: int) -> tuple[float, float]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -57,12 +83,12 @@ def measure(workers: int, backend_port: int, seconds: float) -> tuple[float, flo
     try:
         wait_port(port)
         url = f"http://127.0.0.1:{port}/"
-        run_wrk(url, seconds=2, cpus="0,1")
+        bench(url, 2, rate)
         pids = [proc.pid, *children(proc.pid)]
         before = cpu_seconds(pids)
-        result = run_wrk(url, seconds=seconds, cpus="0,1")
+        requests = bench(url, seconds, rate)
         used = cpu_seconds(pids) - before
-        return result.rps, used / max(result.requests, 1) * 1e6
+        return requests / seconds, used / max(requests, 1) * 1e6
     finally:
         proc.terminate()
         proc.wait(20)
@@ -74,8 +100,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=6000)
     args = parser.parse_args()
-    need("nginx", "wrk", "taskset")
+    need("nginx", "taskset")
     backend_port = free_port()
     backend = Nginx(static_server(backend_port), cpus="0,1")
     backend.start()
@@ -84,7 +111,7 @@ def main() -> None:
         wait_port(backend_port)
         for _ in range(args.rounds):
             for workers in (1, 2):
-                results[workers].append(measure(workers, backend_port, args.seconds))
+                results[workers].append(measure(workers, backend_port, args.seconds, args.rate))
     finally:
         backend.stop()
     med = {
@@ -100,7 +127,10 @@ def main() -> None:
         ]
         for w in (1, 2)
     ]
-    print(f"wrk -t1 -c64, {args.seconds:g}s x {args.rounds} rounds, all processes on cores 0-1")
+    print(
+        f"meshlb bench --rate {args.rate} -c64, {args.seconds:g}s x {args.rounds} rounds, "
+        "all processes on cores 0-1"
+    )
     print_table(["meshlb", "requests/s", "CPU µs/req", "CPU/req vs 1 worker"], rows)
     print(
         f"\n2 workers cost {med[2][1] / med[1][1]:.2f}x the CPU per request of 1 (target <= 1.10)"
