@@ -32,7 +32,9 @@ def test_a_minimal_config_gets_defaults() -> None:
 
 
 def test_units_are_parsed_in_place() -> None:
-    config = load_text(MINIMAL.replace('8080"', '8080"\nheader_timeout = "250ms"\nmax_header_bytes = "32KiB"'))
+    config = load_text(
+        MINIMAL.replace('8080"', '8080"\nheader_timeout = "250ms"\nmax_header_bytes = "32KiB"')
+    )
     assert config.listeners[0].header_timeout == 0.25
     assert config.listeners[0].max_header_bytes == 32 * 1024
 
@@ -56,7 +58,9 @@ match.bogus = 1
     assert "bogus: unknown key" in errors
     assert any(e.startswith("listeners[0].codec:") for e in errors)
     assert any(e.startswith("clusters.compute.endpoints[1].weight:") for e in errors)
-    assert any(e.startswith("clusters.compute.connect_timeout: expected a duration") for e in errors)
+    assert any(
+        e.startswith("clusters.compute.connect_timeout: expected a duration") for e in errors
+    )
     assert any(e.startswith("clusters.compute.pool.max_idle:") for e in errors)
     assert "routes[0].match.bogus: unknown key" in errors
     assert len(errors) == 6
@@ -94,7 +98,8 @@ def test_several_clusters_need_routes() -> None:
 
 def test_missing_sections_are_reported() -> None:
     assert errors_of("") == [
-        "listeners: required key is missing", "clusters: required key is missing"
+        "listeners: required key is missing",
+        "clusters: required key is missing",
     ]
 
 

@@ -5,8 +5,16 @@ from meshlb.config.units import Duration, Size, parse_address
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("250ms", 0.25), ("5s", 5.0), ("1m", 60.0), ("1.5s", 1.5), ("2h", 7200.0), (3, 3.0),
-     ("100us", 1e-4), ("7", 7.0)],
+    [
+        ("250ms", 0.25),
+        ("5s", 5.0),
+        ("1m", 60.0),
+        ("1.5s", 1.5),
+        ("2h", 7200.0),
+        (3, 3.0),
+        ("100us", 1e-4),
+        ("7", 7.0),
+    ],
 )
 def test_durations_parse_with_units(text: object, seconds: float) -> None:
     assert Duration.parse(text) == pytest.approx(seconds)
@@ -40,8 +48,13 @@ def test_addresses_split_host_and_port() -> None:
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("127.0.0.1:99999", "port 99999 out of range"), ("127.0.0.1", "expected"),
-     ("::1:80", "IPv6"), ("h:port", "not a number"), ("h:0", "out of range")],
+    [
+        ("127.0.0.1:99999", "port 99999 out of range"),
+        ("127.0.0.1", "expected"),
+        ("::1:80", "IPv6"),
+        ("h:port", "not a number"),
+        ("h:0", "out of range"),
+    ],
 )
 def test_bad_addresses_say_why(bad: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -105,13 +105,17 @@ def test_meshlb_reload_command_uses_the_admin_api(start_meshlb, backends, tmp_pa
     write_config(cfg, port, backends[2], admin)
     ok = subprocess.run(
         [sys.executable, "-m", "meshlb", "reload", "--admin", f"127.0.0.1:{admin_port}"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert ok.returncode == 0, ok.stderr
     assert httpx.get(m.url + "/").json()["backend"] == "b3"
     cfg.write_text(cfg.read_text() + "bogus = 1\n")
     bad = subprocess.run(
         [sys.executable, "-m", "meshlb", "reload", "--admin", f"127.0.0.1:{admin_port}"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert bad.returncode == 1 and "bogus: unknown key" in bad.stderr
