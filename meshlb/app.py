@@ -275,7 +275,8 @@ class App:
                     b.sweep(now)
                 for cluster in self.clusters.values():
                     cluster.endpoint_set.tick(now)
-                    cluster.limits.tick(now)
+                    for waiter in cluster.limits.tick(now):
+                        waiter.pending_expired()  # no connection within pending_timeout
                 seconds += TICK
                 if seconds >= 1.0:
                     seconds = 0.0

@@ -17,7 +17,7 @@ from meshlb.health.checker import HealthChecker
 from meshlb.model import Endpoint, PickContext, Snapshot
 from meshlb.resilience.limits import ResourceLimits
 from meshlb.resilience.retry import RetryPolicy
-from meshlb.upstream.pool import Pool
+from meshlb.upstream.pool import Pool, Waiter
 
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
@@ -66,13 +66,14 @@ class Cluster:
             name, endpoints, options=config.lb, outlier=config.outlier
         )
         self.retry = RetryPolicy(config.retry)
-        self.limits: ResourceLimits[object] = ResourceLimits(config.limits, name, time.monotonic())
+        self.limits: ResourceLimits[Waiter] = ResourceLimits(config.limits, name, time.monotonic())
         self.per_try_timeout = float(config.retry.per_try_timeout)
         self.health_checker: HealthChecker | None = None  # started by the app where it runs
         self.balancer: Balancer = balance.create(config.balancer, config.lb)
         select = getattr(balance, "select", None)
         self._select = select
         self.pool = Pool(name, config.pool, config.connect_timeout)
+        self.pool.limits = self.limits
         self.timeout = float(config.timeout)
         self.max_retries = config.retry.retries
         self.replay_limit = int(config.retry.replay_buffer)

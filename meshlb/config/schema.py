@@ -27,7 +27,6 @@ class EndpointConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 class PoolConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     max_idle: Annotated[int, Meta(ge=0)] = 64  # idle keep-alive connections kept per endpoint
     idle_timeout: Duration = Duration(60.0)
-    max_connections: Annotated[int, Meta(ge=0)] = 0  # per endpoint; 0 = unlimited
 
 
 class ClusterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

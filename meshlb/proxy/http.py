@@ -110,6 +110,7 @@ class Exchange:
         "holds",
         "per_try",
         "set_cookie",
+        "queued",
     )
 
     def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
@@ -146,6 +147,7 @@ class Exchange:
         self.holds = 0  # resource-limit slots held: 1 for the request, +2 per retry
         self.per_try = False  # the current deadline is the per-try timeout
         self.set_cookie = b""
+        self.queued = False  # waiting in the cluster's pending queue for a connection
 
     # -- request side -----------------------------------------------------------------------
 
@@ -251,10 +253,54 @@ class Exchange:
         if conn is not None:
             self.send(conn)
             return
-        session.pause(PAUSE_BUFFERED)
-        task = asyncio.ensure_future(cluster.pool.connect(endpoint))
+        limits = cluster.limits
+        if not limits.try_acquire_connection():
+            # At max_connections: wait in the cluster's bounded queue for a connection.
+            if not limits.enqueue(self, session.now() + limits.pending_timeout):
+                self.reason = limits.reason("max_pending_requests")
+                self.fail_local(Failure.OVERFLOW)
+                return
+            self.queued = True
+            session.pause(PAUSE_BUFFERED)
+            return
+        self._open(endpoint)
+
+    def _open(self, endpoint: Endpoint) -> None:
+        """Open a new upstream connection; its slot under max_connections is already held."""
+        assert self.cluster is not None
+        self.session.pause(PAUSE_BUFFERED)
+        task = asyncio.ensure_future(self.cluster.pool.connect(endpoint))
         task.add_done_callback(self._connected)
         self.connect_task = task
+
+    # -- the pending queue (called by the pool and the app's ticker) ------------------------
+
+    def take_connection(self, conn: UpstreamConnection) -> None:
+        """A connection came free while this exchange waited: use it, whatever its endpoint."""
+        self.queued = False
+        if self.session.closed or self.status:
+            return
+        self.endpoint = conn.endpoint
+        if conn.endpoint not in self.tried:
+            self.tried = (*self.tried, conn.endpoint)
+        self.session.resume(PAUSE_BUFFERED)
+        self.send(conn)
+        conn.flush()
+
+    def take_slot(self) -> None:
+        """A connection slot came free while this exchange waited: open one."""
+        self.queued = False
+        if self.session.closed or self.status or self.endpoint is None:
+            assert self.cluster is not None
+            self.cluster.limits.release_connection()
+            return
+        self._open(self.endpoint)
+
+    def pending_expired(self) -> None:
+        self.queued = False
+        assert self.cluster is not None
+        self.reason = self.cluster.limits.reason("pending_timeout")
+        self.fail_local(Failure.OVERFLOW)
 
     def _sticky_endpoint(
         self, route: Route[Cluster], cluster: Cluster, ctx: PickContext
@@ -631,6 +677,9 @@ class Exchange:
 
     def cancel(self) -> None:
         """The client went away: release everything this exchange holds."""
+        if self.queued and self.cluster is not None:
+            self.cluster.limits.remove(self)
+            self.queued = False
         if self.retry_timer is not None:
             self.retry_timer.cancel()
             self.retry_timer = None

@@ -54,6 +54,7 @@ class UpstreamConnection(asyncio.Protocol):
         "switching",
         "tunnel",
         "out",
+        "counted",
     )
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
@@ -69,6 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.switching = False  # a 101 was parsed; the parser lets go after this read
         self.tunnel = False
         self.out: list[bytes] = []  # request bytes waiting for flush()
+        self.counted = False  # holds a slot under the cluster's max_connections
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from typing import Protocol
 
 from meshlb.config.schema import PoolConfig
 from meshlb.errors import Failure
 from meshlb.model import Endpoint
+from meshlb.resilience.limits import ResourceLimits
 from meshlb.upstream.connection import UpstreamConnection
+
+
+class Waiter(Protocol):
+    """A request parked in a cluster's pending queue until a connection frees up."""
+
+    def take_connection(self, conn: UpstreamConnection) -> None: ...
+    def take_slot(self) -> None: ...
+    def pending_expired(self) -> None: ...
 
 
 class ConnectFailed(Exception):
@@ -23,7 +33,7 @@ class ConnectFailed(Exception):
 
 
 class Pool:
-    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy", "retired")
+    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy", "retired", "limits")
 
     def __init__(self, cluster: str, config: PoolConfig, connect_timeout: float) -> None:
         self.cluster = cluster
@@ -32,6 +42,7 @@ class Pool:
         self.idle: dict[Endpoint, list[UpstreamConnection]] = {}
         self.busy: set[UpstreamConnection] = set()
         self.retired = False  # replaced by a reload: connections close when released
+        self.limits: ResourceLimits[Waiter] | None = None  # the cluster's, set by the cluster
 
     def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
         """The most recently used idle connection to `endpoint` (LIFO keeps few conns warm)."""
@@ -43,12 +54,19 @@ class Pool:
                 return conn
         return None
 
-    def can_open(self, endpoint: Endpoint) -> bool:
-        limit = self.config.max_connections
-        return limit == 0 or endpoint.active_connections < limit
-
     async def connect(self, endpoint: Endpoint) -> UpstreamConnection:
+        """A new connection. The caller holds a max_connections slot for it; on failure the
+        slot is given back here, on success when the connection closes."""
         loop = asyncio.get_running_loop()
+        try:
+            return await self._connect(endpoint, loop)
+        except BaseException:
+            self._slot_freed()
+            raise
+
+    async def _connect(
+        self, endpoint: Endpoint, loop: asyncio.AbstractEventLoop
+    ) -> UpstreamConnection:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(
@@ -69,6 +87,7 @@ class Pool:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.busy.add(conn)
+        conn.counted = True
         return conn
 
     def release(self, conn: UpstreamConnection, now: float) -> None:
@@ -77,6 +96,13 @@ class Pool:
         if conn.closed:
             return
         conn.owner = None
+        limits = self.limits
+        if limits is not None and limits.pending and not self.retired:
+            waiter = limits.dequeue()
+            if waiter is not None:
+                self.busy.add(conn)
+                waiter.take_connection(conn)
+                return
         stack = self.idle.setdefault(conn.endpoint, [])
         if self.retired or len(stack) >= self.config.max_idle:
             conn.close()
@@ -85,10 +111,24 @@ class Pool:
         stack.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:
+        """A connection closed: drop it, and give its max_connections slot back."""
+        if conn.counted:
+            conn.counted = False
+            self._slot_freed()
         self.busy.discard(conn)
         stack = self.idle.get(conn.endpoint)
         if stack and conn in stack:
             stack.remove(conn)
+
+    def _slot_freed(self) -> None:
+        limits = self.limits
+        if limits is None:
+            return
+        limits.release_connection()
+        if limits.pending:
+            waiter = limits.dequeue_ready()  # takes the slot for the waiter
+            if waiter is not None:
+                waiter.take_slot()
 
     def sweep(self, now: float) -> None:
         """Close idle connections older than the idle timeout."""
