@@ -54,6 +54,7 @@ class Route(Generic[C]):
         "responses",
         "retry_policy",
         "plain_request",
+        "retry_status",
     )
 
     def __init__(self, config: RouteConfig, cluster: C, index: int) -> None:
@@ -96,6 +97,9 @@ class Route(Generic[C]):
         self.hash_key: HashKeyConfig | None = config.hash_key
         self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
         self.retry_policy = RetryPolicy(config.retry) if config.retry is not None else None
+        # Statuses below 500 are only worth a look when retriable_status_codes names some.
+        policy = self.retry_policy or getattr(cluster, "retry", None)
+        self.retry_status = bool(policy is not None and any(c < 500 for c in policy.codes))
         self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
         sticky = config.sticky
         self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None

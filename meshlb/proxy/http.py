@@ -425,6 +425,8 @@ class Exchange:
                     if name == b"retry-after":
                         retry_after = parse_retry_after(value) or 0.0
             cluster.endpoint_set.record(endpoint, status, latency, now, retry_after)
+            if (status >= 500 or route.retry_status) and self._retry_status(status, retry_after):
+                return
         if status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
             return
@@ -470,6 +472,35 @@ class Exchange:
         data = b"%s%s\r\n" % (line, b"".join(fields))
         self.bytes_out += len(data)
         session.out.append(data)
+
+    def _retry_status(self, status: int, retry_after: float) -> bool:
+        """retry_on gateway-error / 5xx / retriable-status-codes: if this status may be retried,
+        drop the response unseen (the client has received nothing of it) and try again on
+        another endpoint, after the backoff or the Retry-After the upstream asked for."""
+        policy = self.retry_policy()
+        if not policy.retriable_status(status):
+            return False
+        cluster = self.cluster
+        assert cluster is not None
+        replayable = self.replayable and self.request_done
+        decision = policy.decide(
+            status, self.attempts, self.head.method, replayable, False, retry_after or None, _RNG
+        )
+        if decision.delay is None or not cluster.limits.try_acquire_retry():
+            return False
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()  # the rest of this response is not wanted
+        self._done_with_endpoint()
+        self.holds += 2
+        self.response_started = False
+        self.status = 0
+        self.reason = f"upstream answered {status}"
+        session = self.session
+        session.listener.stats.upstream_retries += 1
+        cluster.retries += 1
+        self.retry_timer = session.loop.call_later(decision.delay, self._retry_later)
+        return True
 
     def _switch_protocols(self, head: ResponseHead) -> None:
         """101: forward the head, then both connections become one byte pipe (RFC 9110 §7.8)."""

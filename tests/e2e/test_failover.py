@@ -232,3 +232,36 @@ def test_a_post_whose_body_was_sent_is_not_retried_and_the_access_log_says_why(
     reason = str(post_entry["reason"])
     assert "not retried" in reason and "POST is not idempotent" in reason
     assert get_entry["attempts"] == 2
+
+
+def test_retry_on_gateway_error_hides_a_503_from_the_client(start_meshlb, tmp_path) -> None:
+    from tests.e2e.conftest import free_port
+    from tests.faults import FaultThread
+
+    bad, good = FaultThread("bad"), FaultThread("good")
+    try:
+        bad.set_mode("503", retry_after=0)
+        port = free_port()
+        cfg = tmp_path / "retry.toml"
+        cfg.write_text(
+            f"""
+[[listeners]]
+address = "127.0.0.1:{port}"
+[clusters.app]
+endpoints = ["{bad.address}", "{good.address}"]
+outlier.enabled = false
+[clusters.app.retry]
+retry_on = ["gateway-error"]
+base_interval = "1ms"
+max_interval = "5ms"
+"""
+        )
+        m = start_meshlb("run", "-c", str(cfg), port=port)
+        with httpx.Client(base_url=m.url) as client:
+            replies = [client.get(f"/{i}") for i in range(10)]
+        assert [r.status_code for r in replies] == [200] * 10
+        assert all(r.json()["node"] == "good" for r in replies)
+        assert bad.stats()["requests"] >= 4  # round robin kept trying it; each was retried
+    finally:
+        bad.stop()
+        good.stop()
