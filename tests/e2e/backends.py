@@ -45,6 +45,7 @@ class BackendState:
     requests: list[SeenRequest] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)
     connections: int = 0
+    transports: list[asyncio.Transport] = field(default_factory=list)
 
 
 class _Handler(asyncio.Protocol):
@@ -65,6 +66,7 @@ class _Handler(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.state.connections += 1
+        self.state.transports.append(transport)
 
     def data_received(self, data: bytes) -> None:
         self.state.raw += data[:4096]
@@ -201,6 +203,15 @@ class Backend:
         return self.state.requests
 
     def stop(self) -> None:
+        """Stop like a killed process: the listener and every connection close."""
         if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+
+            def shut() -> None:
+                self.server.close()
+                for transport in self.state.transports:
+                    transport.abort()
+                # abort() closes sockets on the next iteration: stop after that one.
+                self.loop.call_soon(self.loop.stop)
+
+            self.loop.call_soon_threadsafe(shut)
             self.thread.join(5)

@@ -34,14 +34,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Meshlb:
-    def __init__(self, args: list[str], port: int) -> None:
+    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
         self.port = port
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "meshlb", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         try:
             wait_port(port)
@@ -77,14 +77,14 @@ def backends() -> Iterator[list[Backend]]:
 def start_meshlb() -> Iterator:
     procs: list[Meshlb] = []
 
-    def start(*args: str, port: int | None = None) -> Meshlb:
+    def start(*args: str, port: int | None = None, env: dict[str, str] | None = None) -> Meshlb:
         port = port or free_port()
         argv = list(args)
         if "--listen" in argv:
             i = argv.index("--listen")
             if argv[i + 1] == "AUTO":
                 argv[i + 1] = f"127.0.0.1:{port}"
-        m = Meshlb(argv, port)
+        m = Meshlb(argv, port, env)
         procs.append(m)
         return m
 

@@ -108,3 +108,63 @@ def test_quick_mode_accepts_every_balancer_name(start_meshlb, backends) -> None:
         m = start_meshlb(*args)
         assert httpx.get(m.url + "/").status_code == 200, balancer
         m.stop()
+
+
+FAILOVER_PLUGIN = """
+from meshlb.balance import BalancerOptions
+from meshlb.balance.base import usable_weights
+from meshlb.model import Endpoint, PickContext, Snapshot
+
+
+class Failover:
+    def __init__(self, options: BalancerOptions) -> None:
+        self.prefer = str(options.params.get("prefer", ""))
+        self.order: list[Endpoint] = []
+        self.snapshot: Snapshot | None = None
+
+    def rebuild(self, snapshot: Snapshot) -> None:
+        usable, _ = usable_weights(snapshot)
+        self.order = sorted(usable, key=lambda e: e.address != self.prefer)
+        self.snapshot = snapshot
+
+    def pick(self, ctx: PickContext, snapshot: Snapshot) -> Endpoint | None:
+        if snapshot is not self.snapshot:
+            self.rebuild(snapshot)
+        return next((e for e in self.order if e not in ctx.tried), None)
+"""
+
+
+def test_a_balancer_installed_through_an_entry_point_routes_traffic(
+    start_meshlb, tmp_path: Path, backends: list[Backend]
+) -> None:
+    site = tmp_path / "site"
+    (site / "meshlb_failover_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "meshlb_failover_plugin.py").write_text(FAILOVER_PLUGIN)
+    info = site / "meshlb_failover_plugin-1.0.dist-info"
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: meshlb-failover-plugin\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[meshlb.balancers]\nfailover = meshlb_failover_plugin:Failover\n"
+    )
+    port = free_port()
+    cfg = tmp_path / "plugin.toml"
+    endpoints = ", ".join(f'"{b.address}"' for b in backends)
+    cfg.write_text(
+        f"""
+[[listeners]]
+address = "127.0.0.1:{port}"
+[clusters.app]
+balancer = "failover"
+endpoints = [{endpoints}]
+lb.params = {{ prefer = "{backends[1].address}" }}
+"""
+    )
+    m = start_meshlb("run", "-c", str(cfg), port=port, env={"PYTHONPATH": str(site)})
+    with httpx.Client(base_url=m.url) as client:
+        seen = Counter(client.get(f"/{i}").json()["backend"] for i in range(20))
+    assert seen == {"b2": 20}
+    backends[1].stop()  # the preferred block dies: the plugin fails over in config order
+    with httpx.Client(base_url=m.url) as client:
+        after = Counter(client.get(f"/{i}").json()["backend"] for i in range(10))
+    assert after == {"b1": 10}
