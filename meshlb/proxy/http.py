@@ -750,6 +750,7 @@ class HttpSession(asyncio.Protocol):
         "got_bytes",
         "tunnel",
         "feeding",
+        "client_eof",
     )
 
     def __init__(self, listener: ListenerContext) -> None:
@@ -769,6 +770,7 @@ class HttpSession(asyncio.Protocol):
         self.pending_error = b""
         self.tunnel: UpstreamConnection | None = None  # set once an upgrade switched protocols
         self.feeding = False  # inside data_received: upstream writes wait for its end
+        self.client_eof = False  # the client half-closed: close once the queue is answered
         self.got_bytes = False  # bytes of a next request arrived since the last response
         self.out: list[bytes] = []  # response bytes parsed from one upstream read, sent at once
 
@@ -831,13 +833,11 @@ class HttpSession(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.parser.feed_eof()
-        # Half-close: finish the response in flight, then close (RFC 9112 §9.6).
         if self.current is None or self.tunnel is not None:
             self.close()
             return False
-        self.queue.clear()
-        if self.current is not None:
-            self.current.keep_client = False
+        # Half-close (RFC 9112 §9.6): answer every request already received, then close.
+        self.client_eof = True
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -978,7 +978,7 @@ class HttpSession(asyncio.Protocol):
             self.resume(PAUSE_PIPELINE)
             nxt.begin()
             return
-        if listener.closing:
+        if listener.closing or self.client_eof:
             self.close()
             return
         self.set_deadline(IDLE, now + listener.idle_timeout)

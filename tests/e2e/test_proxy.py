@@ -279,3 +279,13 @@ def test_a_refused_upgrade_keeps_http(proxy: Meshlb) -> None:
     )
     assert reply.count(b"HTTP/1.1 200 ") == 2
     assert b'"/second"' in reply
+
+
+def test_pipelined_requests_before_a_half_close_are_all_answered(proxy: Meshlb) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"".join(b"GET /delay/%d HTTP/1.1\r\nHost: x\r\n\r\n" % d for d in (50, 0, 0)))
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.count(b"HTTP/1.1 200 ") == 3
