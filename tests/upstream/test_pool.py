@@ -1,0 +1,100 @@
+"""Pool decisions without sockets: LIFO reuse, idle limits, retirement, the pending queue."""
+
+from __future__ import annotations
+
+from meshlb.config.schema import PoolConfig
+from meshlb.config.units import Duration
+from meshlb.model import Endpoint
+from meshlb.resilience.config import LimitsConfig
+from meshlb.resilience.limits import ResourceLimits
+from meshlb.upstream.connection import UpstreamConnection
+from meshlb.upstream.pool import Pool
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+    def set_write_buffer_limits(self, high: int) -> None:
+        pass
+
+
+def make_conn(pool: Pool, endpoint: Endpoint) -> UpstreamConnection:
+    conn = UpstreamConnection(endpoint, pool)
+    conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+    pool.busy.add(conn)
+    return conn
+
+
+def test_idle_connections_are_reused_last_in_first_out() -> None:
+    pool = Pool("c", PoolConfig(max_idle=4), connect_timeout=1.0)
+    ep = Endpoint("c", "127.0.0.1", 1)
+    a, b = make_conn(pool, ep), make_conn(pool, ep)
+    pool.release(a, now=1.0)
+    pool.release(b, now=2.0)
+    assert pool.take_idle(ep) is b
+    assert pool.take_idle(ep) is a
+    assert pool.take_idle(ep) is None
+
+
+def test_max_idle_and_idle_timeout_close_connections() -> None:
+    pool = Pool("c", PoolConfig(max_idle=1, idle_timeout=Duration(10.0)), connect_timeout=1.0)
+    ep = Endpoint("c", "127.0.0.1", 1)
+    a, b = make_conn(pool, ep), make_conn(pool, ep)
+    pool.release(a, now=0.0)
+    pool.release(b, now=0.0)
+    assert b.closed and not a.closed  # over max_idle
+    pool.sweep(now=5.0)
+    assert not a.closed
+    pool.sweep(now=11.0)
+    assert a.closed and pool.take_idle(ep) is None
+
+
+def test_a_retired_pool_keeps_nothing() -> None:
+    pool = Pool("c", PoolConfig(), connect_timeout=1.0)
+    ep = Endpoint("c", "127.0.0.1", 1)
+    idle, busy = make_conn(pool, ep), make_conn(pool, ep)
+    pool.release(idle, now=0.0)
+    pool.retire()
+    assert idle.closed
+    pool.release(busy, now=0.0)
+    assert busy.closed
+
+
+class Waiter:
+    def __init__(self) -> None:
+        self.got: UpstreamConnection | None = None
+        self.slots = 0
+
+    def take_connection(self, conn: UpstreamConnection) -> None:
+        self.got = conn
+
+    def take_slot(self) -> None:
+        self.slots += 1
+
+    def pending_expired(self) -> None:
+        pass
+
+
+def test_a_released_connection_goes_to_the_oldest_waiter_and_a_closed_one_frees_a_slot() -> None:
+    pool = Pool("c", PoolConfig(), connect_timeout=1.0)
+    limits: ResourceLimits[Waiter] = ResourceLimits(LimitsConfig(max_connections=1))
+    pool.limits = limits
+    ep = Endpoint("c", "127.0.0.1", 1)
+    assert limits.try_acquire_connection()
+    conn = make_conn(pool, ep)
+    conn.counted = True
+    first, second = Waiter(), Waiter()
+    assert not limits.try_acquire_connection()
+    limits.enqueue(first, deadline=10.0)
+    limits.enqueue(second, deadline=10.0)
+    pool.release(conn, now=0.0)
+    assert first.got is conn and second.got is None  # handed over, not parked idle
+    conn.close()
+    assert second.slots == 1  # the slot it held went to the next waiter
+    assert limits.connections == 1
