@@ -113,29 +113,55 @@ def write_certificate(prefix: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (prefix / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (prefix / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (prefix / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def start_nginx(prefix: Path, h1_port: int, h2_port: int) -> subprocess.Popen[bytes]:
     write_certificate(prefix)
     # "http2 on" arrived in nginx 1.25.1; older versions take it as a listen parameter.
     modern = nginx_version() >= (1, 25, 1)
-    conf = NGINX_CONF.format(prefix=prefix, h1_port=h1_port, h2_port=h2_port, body=BODY,
-                             h2_listen="" if modern else "http2",
-                             h2_directive="http2 on;" if modern else "")
+    conf = NGINX_CONF.format(
+        prefix=prefix,
+        h1_port=h1_port,
+        h2_port=h2_port,
+        body=BODY,
+        h2_listen="" if modern else "http2",
+        h2_directive="http2 on;" if modern else "",
+    )
     (prefix / "nginx.conf").write_text(conf)
     process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, "nginx", "-p", str(prefix), "-c",
-         str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            "nginx",
+            "-p",
+            str(prefix),
+            "-c",
+            str(prefix / "nginx.conf"),
+            "-e",
+            str(prefix / "error.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -162,9 +188,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(contender: Contender, status_port: int, warmup: float, duration: float) -> Sample:
-    process = subprocess.Popen(["taskset", "-c", GENERATOR_CORE, *contender.argv], cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        ["taskset", "-c", GENERATOR_CORE, *contender.argv],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         time.sleep(warmup)
         cpu0, served0, t0 = cpu_seconds(process.pid), nginx_requests(status_port), time.monotonic()
@@ -188,13 +218,22 @@ def contenders(h1_port: int, h2_port: int, run_s: int) -> list[tuple[Contender, 
     h1_url = f"http://127.0.0.1:{h1_port}/"
     h2_url = f"https://127.0.0.1:{h2_port}/"
     return [
-        (Contender("wrk -t1 -c64", "HTTP/1.1",
-                   ["wrk", "-t1", "-c64", f"-d{run_s}s", h1_url]),
-         Contender("meshlb bench -c64", "HTTP/1.1", [*bench, "-c", "64", h1_url])),
-        (Contender("h2load -c16 -m10", "HTTP/2 (TLS)",
-                   ["h2load", "-c16", "-m10", "-D", str(run_s), h2_url]),
-         Contender("meshlb bench --http2 -c16 -m10", "HTTP/2 (TLS)",
-                   [*bench, "--http2", "--insecure", "-c", "16", "-m", "10", h2_url])),
+        (
+            Contender("wrk -t1 -c64", "HTTP/1.1", ["wrk", "-t1", "-c64", f"-d{run_s}s", h1_url]),
+            Contender("meshlb bench -c64", "HTTP/1.1", [*bench, "-c", "64", h1_url]),
+        ),
+        (
+            Contender(
+                "h2load -c16 -m10",
+                "HTTP/2 (TLS)",
+                ["h2load", "-c16", "-m10", "-D", str(run_s), h2_url],
+            ),
+            Contender(
+                "meshlb bench --http2 -c16 -m10",
+                "HTTP/2 (TLS)",
+                [*bench, "--http2", "--insecure", "-c", "16", "-m", "10", h2_url],
+            ),
+        ),
     ]
 
 
@@ -224,9 +263,11 @@ def main() -> int:
                     for contender in (peer, ours):
                         sample = measure(contender, h1_port, args.warmup, args.duration)
                         samples[contender.name].append(sample)
-                        print(f"  round {round_number + 1}: {contender.name:<32} "
-                              f"{sample.rps:>10,.0f} req/s {sample.us_per_request:7.2f} us/req",
-                              file=sys.stderr)
+                        print(
+                            f"  round {round_number + 1}: {contender.name:<32} "
+                            f"{sample.rps:>10,.0f} req/s {sample.us_per_request:7.2f} us/req",
+                            file=sys.stderr,
+                        )
                 rows.append((peer, samples[peer.name], peer))
                 rows.append((ours, samples[ours.name], peer))
         finally:
@@ -248,9 +289,9 @@ def print_table(rows: list[tuple[Contender, list[Sample], Contender]]) -> None:
         us = statistics.median(s.us_per_request for s in samples)
         ratio = statistics.median(
             ours.us_per_request / theirs.us_per_request
-            for ours, theirs in zip(samples, samples_of[peer.name], strict=True))
-        print(f"| {contender.protocol} | {contender.name} | {rps:,.0f} | {us:.2f} | "
-              f"{ratio:.2f}× |")
+            for ours, theirs in zip(samples, samples_of[peer.name], strict=True)
+        )
+        print(f"| {contender.protocol} | {contender.name} | {rps:,.0f} | {us:.2f} | {ratio:.2f}× |")
 
 
 if __name__ == "__main__":

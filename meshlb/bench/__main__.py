@@ -10,7 +10,8 @@ from meshlb.bench.cli import PROG, add_arguments, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="HTTP/1.1 and HTTP/2 load generator (closed or open model).")
+        prog=PROG, description="HTTP/1.1 and HTTP/2 load generator (closed or open model)."
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -44,8 +44,10 @@ class Connection(asyncio.Protocol):
             state = "connecting"
         else:
             state = "closed"
-        return (f"<{type(self).__name__} #{self.number} {state} opened={self.opened} "
-                f"inflight={self.inflight()}>")
+        return (
+            f"<{type(self).__name__} #{self.number} {state} opened={self.opened} "
+            f"inflight={self.inflight()}>"
+        )
 
     # What a protocol implements.
 
@@ -86,8 +88,12 @@ class Connection(asyncio.Protocol):
         try:
             await asyncio.wait_for(
                 ctx.loop.create_connection(
-                    lambda: self, ctx.host, ctx.port, ssl=ctx.ssl,
-                    server_hostname=ctx.server_hostname if ctx.ssl else None),
+                    lambda: self,
+                    ctx.host,
+                    ctx.port,
+                    ssl=ctx.ssl,
+                    server_hostname=ctx.server_hostname if ctx.ssl else None,
+                ),
                 ctx.connect_timeout_s,
             )
         except OSError:  # refused, unreachable, TLS handshake failure, connect timeout

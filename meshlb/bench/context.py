@@ -58,5 +58,7 @@ class RunContext:
 
     def __repr__(self) -> str:
         mode = "closed" if self.dispatcher is None else "open"
-        return (f"<RunContext {self.host}:{self.port} {mode} remaining={self.remaining} "
-                f"stopping={self.stopping}>")
+        return (
+            f"<RunContext {self.host}:{self.port} {mode} remaining={self.remaining} "
+            f"stopping={self.stopping}>"
+        )

@@ -36,8 +36,9 @@ class Slot(Protocol):
 
 
 class OpenDispatcher:
-    def __init__(self, schedule: RateSchedule, limit: int | None,
-                 on_finished: Callable[[], None]) -> None:
+    def __init__(
+        self, schedule: RateSchedule, limit: int | None, on_finished: Callable[[], None]
+    ) -> None:
         self.schedule = schedule
         self.limit = sys.maxsize if limit is None else limit
         self.idle: list[Slot] = []
@@ -49,8 +50,10 @@ class OpenDispatcher:
         self._on_finished = on_finished
 
     def __repr__(self) -> str:
-        return (f"<OpenDispatcher next={self.next_index} inflight={self.inflight} "
-                f"idle={len(self.idle)} {self.schedule!r}>")
+        return (
+            f"<OpenDispatcher next={self.next_index} inflight={self.inflight} "
+            f"idle={len(self.idle)} {self.schedule!r}>"
+        )
 
     def restart(self, schedule: RateSchedule, limit: int | None) -> None:
         """Start a fresh schedule (after the warm-up); requests in flight still complete."""
@@ -146,7 +149,11 @@ class OpenDispatcher:
         return None
 
     def _check_finished(self) -> None:
-        if (not self.finished and self.next_index >= self.limit and self.inflight == 0
-                and not self._retries):
+        if (
+            not self.finished
+            and self.next_index >= self.limit
+            and self.inflight == 0
+            and not self._retries
+        ):
             self.finished = True
             self._on_finished()

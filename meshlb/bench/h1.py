@@ -155,8 +155,13 @@ class H1Connection(Connection):
     def _learn(self, data: bytes, partial_before: bool) -> None:
         """After a parse: keep `data` for replay if it was exactly one whole final keep-alive
         response; otherwise forget the kept bytes (their response is no longer the last)."""
-        if (not partial_before and self._began == 1 and not self._partial
-                and self._last_code >= 200 and self._last_keep_alive):
+        if (
+            not partial_before
+            and self._began == 1
+            and not self._partial
+            and self._last_code >= 200
+            and self._last_keep_alive
+        ):
             self._replay = data
             self._replay_code = self._last_code
         else:

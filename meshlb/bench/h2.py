@@ -41,8 +41,14 @@ Stream = list[object]
 
 
 class H2Connection(Connection):
-    def __init__(self, ctx: RunContext, number: int, headers: list[tuple[bytes, bytes]],
-                 body: bytes, streams: int) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        number: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        streams: int,
+    ) -> None:
         super().__init__(ctx, number)
         self._headers = headers
         self._body = body
@@ -60,24 +66,34 @@ class H2Connection(Connection):
         return len(self._streams)
 
     def can_send(self) -> bool:
-        return (self.transport is not None and not self._draining and not self.ctx.stopping
-                and len(self._streams) < self._limit)
+        return (
+            self.transport is not None
+            and not self._draining
+            and not self.ctx.stopping
+            and len(self._streams) < self._limit
+        )
 
     def _start(self, now_ns: int) -> None:
         # The request headers were checked once when built; h2's per-frame header validation
         # and normalisation would otherwise dominate the cost of a request.
-        config = H2Configuration(client_side=True, header_encoding=None,
-                                 validate_outbound_headers=False,
-                                 normalize_outbound_headers=False,
-                                 validate_inbound_headers=False,
-                                 normalize_inbound_headers=False)
+        config = H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
+        )
         state = H2State(config=config)
         # Replaced rather than updated: initiate_connection sends the current values only,
         # and updates stay pending until the server acknowledges them.
-        state.local_settings = Settings(client=True, initial_values={
-            SettingCodes.ENABLE_PUSH: 0,
-            SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
-        })
+        state.local_settings = Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
+            },
+        )
         state.initiate_connection()
         state.increment_flow_control_window(WINDOW)
         self._h2 = state
@@ -106,13 +122,17 @@ class H2Connection(Connection):
         assert state is not None
         body = self._body
         while offset < len(body):
-            size = min(state.local_flow_control_window(stream_id),
-                       state.max_outbound_frame_size, len(body) - offset)
+            size = min(
+                state.local_flow_control_window(stream_id),
+                state.max_outbound_frame_size,
+                len(body) - offset,
+            )
             if size <= 0:
                 self._pending_bodies[stream_id] = offset
                 return
-            state.send_data(stream_id, body[offset:offset + size],
-                            end_stream=offset + size >= len(body))
+            state.send_data(
+                stream_id, body[offset : offset + size], end_stream=offset + size >= len(body)
+            )
             offset += size
         self._pending_bodies.pop(stream_id, None)
 
@@ -265,8 +285,7 @@ class H2Connection(Connection):
             self.transport.abort()
 
     def check_timeout(self, now_ns: int, timeout_ns: int) -> None:
-        expired = [sid for sid, stream in self._streams.items()
-                   if now_ns - stream[1] > timeout_ns]  # type: ignore[operator]
+        expired = [sid for sid, stream in self._streams.items() if now_ns - stream[1] > timeout_ns]  # type: ignore[operator]
         if not expired or self._h2 is None:
             return
         for stream_id in expired:

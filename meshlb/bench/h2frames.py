@@ -38,15 +38,19 @@ class GoAwayFilter:
         kept_from = 0
         out: list[bytes | GoAway] = []
         while size - position >= HEADER:
-            end = position + HEADER + int.from_bytes(buffer[position:position + 3], "big")
+            end = position + HEADER + int.from_bytes(buffer[position : position + 3], "big")
             if end > size:
                 break
             if buffer[position + 3] == GOAWAY:
                 if position > kept_from:
                     out.append(buffer[kept_from:position])
-                payload = buffer[position + HEADER:end]
-                out.append(GoAway(last_stream_id=int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF,
-                                  error_code=int.from_bytes(payload[4:8], "big")))
+                payload = buffer[position + HEADER : end]
+                out.append(
+                    GoAway(
+                        last_stream_id=int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF,
+                        error_code=int.from_bytes(payload[4:8], "big"),
+                    )
+                )
                 kept_from = end
             position = end
         self._pending = buffer[position:]

@@ -36,7 +36,7 @@ class HeadResponseParser:
             end = buffer.find(b"\r\n\r\n")
             if end < 0:
                 break
-            block, buffer = buffer[:end], buffer[end + 4:]
+            block, buffer = buffer[:end], buffer[end + 4 :]
             self._buffer = buffer
             self._parse(block)
             self._on_message_complete()
@@ -48,8 +48,12 @@ class HeadResponseParser:
         status_line, *lines = block.split(b"\r\n")
         version, _, rest = status_line.partition(b" ")
         code = rest[:3]
-        if (not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit()
-                or rest[3:4] not in (b"", b" ")):
+        if (
+            not version.startswith(b"HTTP/1.")
+            or len(code) != 3
+            or not code.isdigit()
+            or rest[3:4] not in (b"", b" ")
+        ):
             raise HttpParserError(f"bad status line {status_line[:80]!r}")
         keep_alive = version != b"HTTP/1.0"
         for line in lines:

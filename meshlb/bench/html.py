@@ -32,10 +32,17 @@ def latency_over_time(doc: Document) -> Chart:
     ]
     if rows and "p99_uncorrected" in rows[0]:
         series[1].name = "p99 corrected"
-        series.append(Series("p99 uncorrected", _P99U,
-                             [(r["elapsed_s"], r["p99_uncorrected"]) for r in rows], dashed=True))
-    return Chart("latency-over-time", "Latency over time", "seconds", "latency (ms)", series,
-                 x_min=0.0)
+        series.append(
+            Series(
+                "p99 uncorrected",
+                _P99U,
+                [(r["elapsed_s"], r["p99_uncorrected"]) for r in rows],
+                dashed=True,
+            )
+        )
+    return Chart(
+        "latency-over-time", "Latency over time", "seconds", "latency (ms)", series, x_min=0.0
+    )
 
 
 def requests_over_time(doc: Document) -> Chart:
@@ -46,8 +53,14 @@ def requests_over_time(doc: Document) -> Chart:
         span = max(row["elapsed_s"] - start, 1e-3)
         points.append((row["elapsed_s"], row["requests"] / span))
         start = row["elapsed_s"]
-    return Chart("requests-over-time", "Requests per second", "seconds", "requests/s",
-                 [Series("requests/s", _RPS, points, bars=True)], x_min=0.0)
+    return Chart(
+        "requests-over-time",
+        "Requests per second",
+        "seconds",
+        "requests/s",
+        [Series("requests/s", _RPS, points, bars=True)],
+        x_min=0.0,
+    )
 
 
 def percentile_distribution(doc: Document) -> Chart:
@@ -60,13 +73,22 @@ def percentile_distribution(doc: Document) -> Chart:
     series = [Series("latency", _P99, points(doc["histogram"]))]
     if "histogram_uncorrected" in doc:
         series[0].name = "corrected"
-        series.append(Series("uncorrected", _P99U, points(doc["histogram_uncorrected"]),
-                             dashed=True))
+        series.append(
+            Series("uncorrected", _P99U, points(doc["histogram_uncorrected"]), dashed=True)
+        )
     decades = max((math.ceil(x) for s in series for x, _ in s.points), default=2)
-    ticks = [(float(d), f"{100.0 * (1 - 10.0 ** -d):.{max(0, d - 2)}f}%")
-             for d in range(0, max(decades, 2) + 1)]
-    return Chart("percentile-distribution", "Latency by percentile", "percentile",
-                 "latency (ms)", series, x_ticks=ticks)
+    ticks = [
+        (float(d), f"{100.0 * (1 - 10.0**-d):.{max(0, d - 2)}f}%")
+        for d in range(0, max(decades, 2) + 1)
+    ]
+    return Chart(
+        "percentile-distribution",
+        "Latency by percentile",
+        "percentile",
+        "latency (ms)",
+        series,
+        x_ticks=ticks,
+    )
 
 
 def _summary_table(doc: Document) -> str:
@@ -90,26 +112,29 @@ def _latency_table(doc: Document) -> str:
     head = "".join(f"<th>{label}</th>" for label in labels)
     blocks = [("latency", doc["latency_ms"])]
     if "latency_uncorrected_ms" in doc:
-        blocks = [("corrected", doc["latency_ms"]),
-                  ("uncorrected", doc["latency_uncorrected_ms"])]
+        blocks = [("corrected", doc["latency_ms"]), ("uncorrected", doc["latency_uncorrected_ms"])]
     body = "".join(
         f"<tr><th>{name}</th>"
-        + "".join(f"<td>{format_duration(block[k] / 1e3)}</td>" for k in keys) + "</tr>"
-        for name, block in blocks)
+        + "".join(f"<td>{format_duration(block[k] / 1e3)}</td>" for k in keys)
+        + "</tr>"
+        for name, block in blocks
+    )
     return f'<table class="latency"><tr><th></th>{head}</tr>{body}</table>'
 
 
 def render_html(doc: Document) -> str:
     charts = [latency_over_time(doc), requests_over_time(doc), percentile_distribution(doc)]
     title = f"meshlb bench: {doc['url']}"
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        _summary_table(doc),
-        _latency_table(doc),
-        *(f"<figure>{render(chart)}</figure>" for chart in charts),
-        "</body></html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{escape(title)}</h1>",
+            _summary_table(doc),
+            _latency_table(doc),
+            *(f"<figure>{render(chart)}</figure>" for chart in charts),
+            "</body></html>",
+            "",
+        ]
+    )

@@ -51,35 +51,80 @@ class BenchOptions:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", metavar="URL", help="http:// or https:// URL to load")
-    parser.add_argument("-c", "--connections", type=int, default=DEFAULT_CONNECTIONS,
-                        help=f"connections to keep open (default {DEFAULT_CONNECTIONS})")
+    parser.add_argument(
+        "-c",
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"connections to keep open (default {DEFAULT_CONNECTIONS})",
+    )
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("-d", "--duration", metavar="DURATION",
-                        help=f'how long to run: "10s", "500ms", "1m" (default {DEFAULT_DURATION})')
-    length.add_argument("-n", "--requests", type=int, metavar="REQUESTS",
-                        help="send exactly this many requests, then stop")
-    parser.add_argument("--rate", type=float, metavar="RPS",
-                        help="open model: send this many requests per second, whatever the "
-                             "latency, and correct for coordinated omission")
+    length.add_argument(
+        "-d",
+        "--duration",
+        metavar="DURATION",
+        help=f'how long to run: "10s", "500ms", "1m" (default {DEFAULT_DURATION})',
+    )
+    length.add_argument(
+        "-n",
+        "--requests",
+        type=int,
+        metavar="REQUESTS",
+        help="send exactly this many requests, then stop",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        metavar="RPS",
+        help="open model: send this many requests per second, whatever the "
+        "latency, and correct for coordinated omission",
+    )
     parser.add_argument("--http2", action="store_true", help="speak HTTP/2 (h2c or TLS+ALPN)")
-    parser.add_argument("-m", "--streams", type=int, metavar="STREAMS",
-                        help=f"HTTP/2 streams in flight per connection (default {DEFAULT_STREAMS})")
+    parser.add_argument(
+        "-m",
+        "--streams",
+        type=int,
+        metavar="STREAMS",
+        help=f"HTTP/2 streams in flight per connection (default {DEFAULT_STREAMS})",
+    )
     parser.add_argument("-X", "--method", help="request method (default GET, POST with --body)")
-    parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="add a request header (repeatable)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a request header (repeatable)",
+    )
     parser.add_argument("--body", metavar="@FILE|TEXT", help="request body: text, or @file")
-    parser.add_argument("--timeout", default=DEFAULT_TIMEOUT, metavar="DURATION",
-                        help=f"connect and response timeout (default {DEFAULT_TIMEOUT})")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="worker processes (default: one per core)")
-    parser.add_argument("--warmup", default="0s", metavar="DURATION",
-                        help="send load this long before measuring (default 0s)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="do not verify the server's TLS certificate")
-    parser.add_argument("--by-header", metavar="NAME",
-                        help="count responses per value of this response header")
-    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                        help="write the results as JSON to FILE, or to stdout without FILE")
+    parser.add_argument(
+        "--timeout",
+        default=DEFAULT_TIMEOUT,
+        metavar="DURATION",
+        help=f"connect and response timeout (default {DEFAULT_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
+    )
+    parser.add_argument(
+        "--warmup",
+        default="0s",
+        metavar="DURATION",
+        help="send load this long before measuring (default 0s)",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's TLS certificate"
+    )
+    parser.add_argument(
+        "--by-header", metavar="NAME", help="count responses per value of this response header"
+    )
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the results as JSON to FILE, or to stdout without FILE",
+    )
     parser.add_argument("--html", metavar="FILE", help="write an HTML report with charts")
 
 

@@ -51,8 +51,16 @@ def _child(plan: WorkerPlan, pipe: Pipe) -> None:
 
 
 def _failed(index: int, message: str) -> WorkerResult:
-    return WorkerResult(worker=index, duration_ns=0, rx_bytes=0, status={},
-                        errors=[0] * len(ErrorKind), rows=[], header_counts={}, fatal=message)
+    return WorkerResult(
+        worker=index,
+        duration_ns=0,
+        rx_bytes=0,
+        status={},
+        errors=[0] * len(ErrorKind),
+        rows=[],
+        header_counts={},
+        fatal=message,
+    )
 
 
 def _run_forked(plans: list[WorkerPlan], on_row: OnRow) -> list[WorkerResult]:
@@ -60,8 +68,9 @@ def _run_forked(plans: list[WorkerPlan], on_row: OnRow) -> list[WorkerResult]:
     running: dict[Pipe, tuple[int, multiprocessing.process.BaseProcess]] = {}
     for plan in plans:
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(plan, writer),
-                                  name=f"meshlb-bench-{plan.index}", daemon=True)
+        process = context.Process(
+            target=_child, args=(plan, writer), name=f"meshlb-bench-{plan.index}", daemon=True
+        )
         process.start()
         writer.close()
         running[reader] = (plan.index, process)
@@ -91,7 +100,8 @@ def _run_forked(plans: list[WorkerPlan], on_row: OnRow) -> list[WorkerResult]:
                 except EOFError:
                     child.join()
                     results[index] = _failed(
-                        index, f"worker {index} exited with code {child.exitcode}")
+                        index, f"worker {index} exited with code {child.exitcode}"
+                    )
                     del running[pipe]
                     continue
                 if isinstance(message, ProgressMessage):

@@ -43,8 +43,10 @@ class Progress:
             return
         elapsed = max(row.elapsed_ns for row in rows) / 1e9
         p99 = sparse_percentiles(latency, [99.0])[0] / 1e9
-        line = (f"  {elapsed:6.1f}s  {requests:>9,} req/s  p99 {format_duration(p99):>9}  "
-                f"errors {errors:,}  total {self.requests:,}")
+        line = (
+            f"  {elapsed:6.1f}s  {requests:>9,} req/s  p99 {format_duration(p99):>9}  "
+            f"errors {errors:,}  total {self.requests:,}"
+        )
         self._stream.write(_CLEAR + line)
         self._stream.flush()
         self._shown = True

@@ -17,8 +17,17 @@ STATUS_SLOTS = 1000  # llhttp accepts three-digit status codes only
 
 
 class Recorder:
-    __slots__ = ("latency", "latency_uncorrected", "other_status", "errors", "rx_bytes",
-                 "header_counts", "rows", "_errors_at_roll", "_zero")
+    __slots__ = (
+        "latency",
+        "latency_uncorrected",
+        "other_status",
+        "errors",
+        "rx_bytes",
+        "header_counts",
+        "rows",
+        "_errors_at_roll",
+        "_zero",
+    )
 
     def __init__(self) -> None:
         self._zero = new_counts()
@@ -32,8 +41,7 @@ class Recorder:
         self._errors_at_roll = 0
 
     def __repr__(self) -> str:
-        return (f"<Recorder rows={len(self.rows)} current={sum(self.latency)} "
-                f"errors={self.errors}>")
+        return f"<Recorder rows={len(self.rows)} current={sum(self.latency)} errors={self.errors}>"
 
     def error(self, kind: ErrorKind) -> None:
         self.errors[kind] += 1

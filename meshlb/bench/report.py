@@ -16,10 +16,23 @@ from meshlb.bench.summary import RunSummary
 
 Document = dict[str, Any]
 
-LATENCY_PERCENTILES = [("p50", 50.0), ("p75", 75.0), ("p90", 90.0), ("p99", 99.0),
-                       ("p999", 99.9), ("p9999", 99.99)]
-_LABELS = {"p50": "p50", "p75": "p75", "p90": "p90", "p99": "p99", "p999": "p99.9",
-           "p9999": "p99.99", "max": "max"}
+LATENCY_PERCENTILES = [
+    ("p50", 50.0),
+    ("p75", 75.0),
+    ("p90", 90.0),
+    ("p99", 99.0),
+    ("p999", 99.9),
+    ("p9999", 99.99),
+]
+_LABELS = {
+    "p50": "p50",
+    "p75": "p75",
+    "p90": "p90",
+    "p99": "p99",
+    "p999": "p99.9",
+    "p9999": "p99.99",
+    "max": "max",
+}
 SPECTRUM_STEPS_PER_DECADE = 10
 SPECTRUM_DECADES = 6  # up to the 99.9999th percentile
 
@@ -31,8 +44,9 @@ def _ms(ns: float) -> float:
 def latency_block(hist: Histogram) -> dict[str, float]:
     values = hist.percentiles([pct for _, pct in LATENCY_PERCENTILES])
     block = {key: _ms(value) for (key, _), value in zip(LATENCY_PERCENTILES, values, strict=True)}
-    block.update(max=_ms(hist.max), min=_ms(hist.min), mean=_ms(hist.mean()),
-                 stdev=_ms(hist.stdev()))
+    block.update(
+        max=_ms(hist.max), min=_ms(hist.min), mean=_ms(hist.mean()), stdev=_ms(hist.stdev())
+    )
     return block
 
 
@@ -52,8 +66,11 @@ def histogram_block(hist: Histogram) -> dict[str, Any]:
     values = sparse_percentiles(pairs, pcts)
     total = sum(count for _, count in pairs)
     # Past the last whole request the percentiles only repeat the maximum.
-    spectrum = [[round(pct, 5), _ms(value)] for pct, value in zip(pcts, values, strict=True)
-                if (100.0 - pct) / 100.0 * total >= 1.0]
+    spectrum = [
+        [round(pct, 5), _ms(value)]
+        for pct, value in zip(pcts, values, strict=True)
+        if (100.0 - pct) / 100.0 * total >= 1.0
+    ]
     if total:
         spectrum.append([100.0, _ms(hist.max)])
     return {"unit": "ms", "buckets": buckets, "percentiles": spectrum}
@@ -78,8 +95,9 @@ def build_document(summary: RunSummary, options: BenchOptions) -> Document:
         "transfer_bytes_per_s": round(summary.rx_bytes / duration, 1) if duration > 0 else 0.0,
         "latency_ms": latency_block(summary.latency),
         "status": {str(code): count for code, count in summary.status.items()},
-        "non_2xx_3xx": sum(count for code, count in summary.status.items()
-                           if not 200 <= code < 400),
+        "non_2xx_3xx": sum(
+            count for code, count in summary.status.items() if not 200 <= code < 400
+        ),
         "errors": dict(summary.errors),
         "errors_total": summary.error_total,
         "timeseries": [
@@ -90,8 +108,11 @@ def build_document(summary: RunSummary, options: BenchOptions) -> Document:
                 "errors": s.errors,
                 "p50": _ms(s.p50_ns),
                 "p99": _ms(s.p99_ns),
-                **({"p99_uncorrected": _ms(s.p99_uncorrected_ns)}
-                   if s.p99_uncorrected_ns is not None else {}),
+                **(
+                    {"p99_uncorrected": _ms(s.p99_uncorrected_ns)}
+                    if s.p99_uncorrected_ns is not None
+                    else {}
+                ),
             }
             for s in summary.seconds
         ],
@@ -102,8 +123,10 @@ def build_document(summary: RunSummary, options: BenchOptions) -> Document:
         doc["latency_uncorrected_ms"] = latency_block(summary.latency_uncorrected)
         doc["histogram_uncorrected"] = histogram_block(summary.latency_uncorrected)
     if options.by_header is not None:
-        doc["by_header"] = {"name": options.by_header.lower(),
-                            "counts": dict(summary.header_counts)}
+        doc["by_header"] = {
+            "name": options.by_header.lower(),
+            "counts": dict(summary.header_counts),
+        }
     return doc
 
 
@@ -120,14 +143,20 @@ def format_bytes(count: float) -> str:
 
 
 def format_header(options: BenchOptions, workers: int) -> str:
-    length = (f"{options.requests:,} requests" if options.requests is not None
-              else format_duration(options.duration_s or 0.0))
+    length = (
+        f"{options.requests:,} requests"
+        if options.requests is not None
+        else format_duration(options.duration_s or 0.0)
+    )
     protocol = f"HTTP/2, {options.streams} streams each" if options.http2 else "HTTP/1.1"
-    model = (f"open model at {options.rate:g} requests/s" if options.rate is not None
-             else "closed model")
-    return (f"Running {length} test @ {options.target.url}\n"
-            f"  {workers} worker{'s' if workers != 1 else ''}, {options.connections} "
-            f"connection{'s' if options.connections != 1 else ''} ({protocol}), {model}\n")
+    model = (
+        f"open model at {options.rate:g} requests/s" if options.rate is not None else "closed model"
+    )
+    return (
+        f"Running {length} test @ {options.target.url}\n"
+        f"  {workers} worker{'s' if workers != 1 else ''}, {options.connections} "
+        f"connection{'s' if options.connections != 1 else ''} ({protocol}), {model}\n"
+    )
 
 
 def _latency_line(label: str, block: dict[str, float]) -> str:
@@ -150,10 +179,13 @@ def format_text(doc: Document) -> str:
         out.append(_latency_line("", doc["latency_ms"]))
     if doc["requests"]:
         mean, stdev = doc["latency_ms"]["mean"], doc["latency_ms"]["stdev"]
-        out.append(f"    mean {format_duration(mean / 1e3)}, "
-                   f"stdev {format_duration(stdev / 1e3)}\n")
-    out.append(f"  {doc['requests']:,} requests in {doc['duration_s']:.2f}s, "
-               f"{format_bytes(doc['bytes'])} read\n")
+        out.append(
+            f"    mean {format_duration(mean / 1e3)}, stdev {format_duration(stdev / 1e3)}\n"
+        )
+    out.append(
+        f"  {doc['requests']:,} requests in {doc['duration_s']:.2f}s, "
+        f"{format_bytes(doc['bytes'])} read\n"
+    )
     status = ", ".join(f"{code}: {count:,}" for code, count in doc["status"].items())
     out.append(f"  Status codes: {status or 'none'}\n")
     if doc["non_2xx_3xx"]:

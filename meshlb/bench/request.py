@@ -15,8 +15,14 @@ from meshlb.bench.target import Target
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _USER_AGENT = "meshlb-bench"
 # RFC 9113 §8.2.2: these must not appear in an HTTP/2 message.
-_CONNECTION_SPECIFIC = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-                        "upgrade", "host"}
+_CONNECTION_SPECIFIC = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+}
 
 
 class RequestError(ValueError):
@@ -71,8 +77,9 @@ def h1_request_bytes(spec: RequestSpec) -> bytes:
         lines.append(f"Host: {spec.target.authority}")
     if "user-agent" not in given:
         lines.append(f"User-Agent: {_USER_AGENT}")
-    lines.extend(f"{name}: {value}" for name, value in spec.headers
-                 if name.lower() != "content-length")
+    lines.extend(
+        f"{name}: {value}" for name, value in spec.headers if name.lower() != "content-length"
+    )
     if _needs_length(spec):
         lines.append(f"Content-Length: {len(spec.body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

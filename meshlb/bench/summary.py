@@ -61,9 +61,9 @@ def summarize(results: list[WorkerResult], open_model: bool) -> RunSummary:
             if uncorrected is not None:
                 uncorrected.add_sparse(row.latency_uncorrected)
             by_second.setdefault(row.second, []).append(
-                (row.elapsed_ns / _NS, row.errors, row.latency, row.latency_uncorrected))
-    seconds = [_second(second, parts, open_model)
-               for second, parts in sorted(by_second.items())]
+                (row.elapsed_ns / _NS, row.errors, row.latency, row.latency_uncorrected)
+            )
+    seconds = [_second(second, parts, open_model) for second, parts in sorted(by_second.items())]
     return RunSummary(
         workers=len(results),
         duration_s=max((r.duration_ns for r in results), default=0) / _NS,
@@ -80,8 +80,9 @@ def summarize(results: list[WorkerResult], open_model: bool) -> RunSummary:
     )
 
 
-def _second(second: int, parts: list[tuple[float, int, Sparse, Sparse]],
-            open_model: bool) -> SecondSummary:
+def _second(
+    second: int, parts: list[tuple[float, int, Sparse, Sparse]], open_model: bool
+) -> SecondSummary:
     pairs = merge_sparse(part[2] for part in parts)
     p50, p99 = sparse_percentiles(pairs, SECOND_PERCENTILES)
     p99_uncorrected = None

@@ -67,34 +67,48 @@ def render(chart: Chart) -> str:
     def py(y: float) -> float:
         return TOP + plot_h - (y / y_high) * plot_h
 
-    out = [f'<svg id="{escape(chart.chart_id)}" class="chart" xmlns="http://www.w3.org/2000/svg" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-           f'aria-label="{escape(chart.title)}">',
-           f'<title>{escape(chart.title)}</title>',
-           f'<text x="{LEFT}" y="20" class="title">{escape(chart.title)}</text>']
+    out = [
+        f'<svg id="{escape(chart.chart_id)}" class="chart" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(chart.title)}">',
+        f"<title>{escape(chart.title)}</title>",
+        f'<text x="{LEFT}" y="20" class="title">{escape(chart.title)}</text>',
+    ]
     for tick in y_ticks:
         y = py(tick)
-        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" '
-                   f'class="grid"/><text x="{LEFT - 6}" y="{y + 4:.1f}" '
-                   f'text-anchor="end">{_label(tick)}</text>')
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" '
+            f'class="grid"/><text x="{LEFT - 6}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{_label(tick)}</text>'
+        )
     x_ticks = chart.x_ticks or [(x, _label(x)) for x in nice_ticks(x_high) if x >= x_low]
     for x, text in x_ticks:
-        out.append(f'<line x1="{px(x):.1f}" y1="{TOP + plot_h}" x2="{px(x):.1f}" '
-                   f'y2="{TOP + plot_h + 5}" class="axis"/><text x="{px(x):.1f}" '
-                   f'y="{TOP + plot_h + 18}" text-anchor="middle">{escape(text)}</text>')
-    out.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" '
-               f'y2="{TOP + plot_h}" class="axis"/>')
-    out.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
-               f'{escape(chart.x_label)}</text>')
-    out.append(f'<text transform="translate(14 {TOP + plot_h / 2:.1f}) rotate(-90)" '
-               f'text-anchor="middle">{escape(chart.y_label)}</text>')
+        out.append(
+            f'<line x1="{px(x):.1f}" y1="{TOP + plot_h}" x2="{px(x):.1f}" '
+            f'y2="{TOP + plot_h + 5}" class="axis"/><text x="{px(x):.1f}" '
+            f'y="{TOP + plot_h + 18}" text-anchor="middle">{escape(text)}</text>'
+        )
+    out.append(
+        f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" '
+        f'y2="{TOP + plot_h}" class="axis"/>'
+    )
+    out.append(
+        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
+        f"{escape(chart.x_label)}</text>"
+    )
+    out.append(
+        f'<text transform="translate(14 {TOP + plot_h / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle">{escape(chart.y_label)}</text>'
+    )
     for number, series in enumerate(chart.series):
         out.append(_series(series, px, py, x_low))
         legend_y = TOP + 14 + number * 18
-        out.append(f'<line x1="{WIDTH - RIGHT + 12}" y1="{legend_y - 4}" '
-                   f'x2="{WIDTH - RIGHT + 34}" y2="{legend_y - 4}" stroke="{series.color}" '
-                   f'stroke-width="3"/><text x="{WIDTH - RIGHT + 40}" y="{legend_y}">'
-                   f'{escape(series.name)}</text>')
+        out.append(
+            f'<line x1="{WIDTH - RIGHT + 12}" y1="{legend_y - 4}" '
+            f'x2="{WIDTH - RIGHT + 34}" y2="{legend_y - 4}" stroke="{series.color}" '
+            f'stroke-width="3"/><text x="{WIDTH - RIGHT + 40}" y="{legend_y}">'
+            f"{escape(series.name)}</text>"
+        )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -107,12 +121,16 @@ def _series(series: Series, px: Scale, py: Scale, x_low: float) -> str:
         for x, y in series.points:
             left, right = px(start), px(x)
             width = max(1.0, (right - left) * 0.85)
-            bars.append(f'<rect x="{right - width:.1f}" y="{py(y):.1f}" width="{width:.1f}" '
-                        f'height="{max(0.0, py(0.0) - py(y)):.1f}" fill="{series.color}" '
-                        f'opacity="0.6"><title>{y:,.0f}</title></rect>')
+            bars.append(
+                f'<rect x="{right - width:.1f}" y="{py(y):.1f}" width="{width:.1f}" '
+                f'height="{max(0.0, py(0.0) - py(y)):.1f}" fill="{series.color}" '
+                f'opacity="0.6"><title>{y:,.0f}</title></rect>'
+            )
             start = x
         return "".join(bars)
     coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in series.points)
     dash = ' stroke-dasharray="6 4"' if series.dashed else ""
-    return (f'<polyline class="series" points="{coords}" fill="none" stroke="{series.color}" '
-            f'stroke-width="2"{dash}><title>{escape(series.name)}</title></polyline>')
+    return (
+        f'<polyline class="series" points="{coords}" fill="none" stroke="{series.color}" '
+        f'stroke-width="2"{dash}><title>{escape(series.name)}</title></polyline>'
+    )

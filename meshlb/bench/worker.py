@@ -35,8 +35,7 @@ NEVER = 2**62  # a start time no clock reading reaches
 
 
 class Worker:
-    def __init__(self, plan: WorkerPlan,
-                 on_row: Callable[[SecondRow], None] | None = None) -> None:
+    def __init__(self, plan: WorkerPlan, on_row: Callable[[SecondRow], None] | None = None) -> None:
         self.plan = plan
         self.recorder = Recorder()
         self.connections: list[Connection] = []
@@ -55,8 +54,10 @@ class Worker:
         self._settled = 0
 
     def __repr__(self) -> str:
-        return (f"<Worker #{self.plan.index} connections={len(self.connections)} "
-                f"second={self._second} interrupted={self.interrupted}>")
+        return (
+            f"<Worker #{self.plan.index} connections={len(self.connections)} "
+            f"second={self._second} interrupted={self.interrupted}>"
+        )
 
     async def run(self) -> WorkerResult:
         plan = self.plan
@@ -223,8 +224,9 @@ class Worker:
         done.set_result(None)
 
 
-def run_worker(plan: WorkerPlan, on_row: Callable[[SecondRow], None] | None = None,
-               handle_sigint: bool = True) -> WorkerResult:
+def run_worker(
+    plan: WorkerPlan, on_row: Callable[[SecondRow], None] | None = None, handle_sigint: bool = True
+) -> WorkerResult:
     """Run one worker on a fresh uvloop event loop in this thread."""
     loop = uvloop.new_event_loop()
     worker = Worker(plan, on_row)

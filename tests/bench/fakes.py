@@ -62,8 +62,9 @@ class FakeLoop:
         return handle
 
 
-def make_context(by_header: bytes | None = None, dispatcher: OpenDispatcher | None = None,
-                 http2: bool = False) -> tuple[RunContext, list[object], list[str]]:
+def make_context(
+    by_header: bytes | None = None, dispatcher: OpenDispatcher | None = None, http2: bool = False
+) -> tuple[RunContext, list[object], list[str]]:
     """A context on a fake loop; also returns the lists of idle reports and fatal errors."""
     idle: list[object] = []
     fatal: list[str] = []

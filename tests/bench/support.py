@@ -31,12 +31,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `python -m meshlb.bench ARGS` to completion."""
-    return subprocess.run([sys.executable, "-m", "meshlb.bench", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=timeout, env=bench_env())
+    return subprocess.run(
+        [sys.executable, "-m", "meshlb.bench", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env=bench_env(),
+    )
 
 
-def bench_json(*args: str, timeout: float = 60, returncode: int = 0
-               ) -> tuple[dict[str, Any], str]:
+def bench_json(*args: str, timeout: float = 60, returncode: int = 0) -> tuple[dict[str, Any], str]:
     """Run bench with `--json -` and return the document and the text summary."""
     out = bench(*args, "--json", timeout=timeout)
     assert out.returncode == returncode, out.stderr
@@ -61,20 +66,30 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -118,7 +133,8 @@ class ThreadedServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self._server = self.loop.run_until_complete(
-            self.loop.create_server(self.protocol, "127.0.0.1", 0, ssl=self.tls))
+            self.loop.create_server(self.protocol, "127.0.0.1", 0, ssl=self.tls)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
@@ -150,8 +166,7 @@ class H1Stats:
 class H1Backend(ThreadedServer):
     """An HTTP/1.1 server that counts requests; see `H1Options` for its behaviours."""
 
-    def __init__(self, options: H1Options | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, options: H1Options | None = None, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(tls)
         self.options = options or H1Options()
         self.stats = H1Stats()
@@ -222,8 +237,14 @@ class _H1ServerProtocol(asyncio.Protocol):
         if options.chunked:
             lines.append("Transfer-Encoding: chunked")
             half = len(body) // 2
-            payload = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n"
-                               for part in (body[:half], body[half:]) if part) + b"0\r\n\r\n"
+            payload = (
+                b"".join(
+                    f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                    for part in (body[:half], body[half:])
+                    if part
+                )
+                + b"0\r\n\r\n"
+            )
         else:
             lines.append(f"Content-Length: {len(body)}")
             payload = body
@@ -235,8 +256,12 @@ class H2Backend(ThreadedServer):
     """An HTTP/2 server (h2c with prior knowledge, or TLS with ALPN h2) that counts requests
     and remembers the most streams it saw open at once on one connection."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None, delay_s: float = 0.0,
-                 body: bytes = b"hello world\n") -> None:
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        delay_s: float = 0.0,
+        body: bytes = b"hello world\n",
+    ) -> None:
         super().__init__(tls)
         self.delay_s = delay_s
         self.body = body
@@ -286,8 +311,14 @@ class _H2ServerProtocol(asyncio.Protocol):
             return
         self.open.discard(stream_id)
         body = self.backend.body
-        self.h2.send_headers(stream_id, [(b":status", b"200"), (b"x-upstream", b"h2"),
-                                         (b"content-length", str(len(body)).encode())])
+        self.h2.send_headers(
+            stream_id,
+            [
+                (b":status", b"200"),
+                (b"x-upstream", b"h2"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        )
         self.h2.send_data(stream_id, body, end_stream=True)
         self._flush()
 

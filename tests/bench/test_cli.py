@@ -18,10 +18,12 @@ def test_add_arguments_fills_a_subparser() -> None:
     assert (args.command, args.url, args.requests) == ("bench", "http://127.0.0.1:1/", 5)
 
 
-@pytest.mark.parametrize("argv", [["not-a-url"], ["http://127.0.0.1:1/", "-c", "0"],
-                                  ["http://127.0.0.1:1/", "-m", "2"]])
-def test_a_bad_value_is_one_line_on_stderr_and_exit_2(argv: list[str],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv", [["not-a-url"], ["http://127.0.0.1:1/", "-c", "0"], ["http://127.0.0.1:1/", "-m", "2"]]
+)
+def test_a_bad_value_is_one_line_on_stderr_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

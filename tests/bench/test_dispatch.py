@@ -24,8 +24,9 @@ class FakeSlot:
         self.sent.append((origin_ns, now_ns))
 
 
-def dispatcher(rate: float = 1000, limit: int | None = None,
-               finished: list[bool] | None = None) -> OpenDispatcher:
+def dispatcher(
+    rate: float = 1000, limit: int | None = None, finished: list[bool] | None = None
+) -> OpenDispatcher:
     done = finished if finished is not None else []
     return OpenDispatcher(RateSchedule(rate, T0), limit, lambda: done.append(True))
 

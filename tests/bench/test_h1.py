@@ -32,8 +32,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def opened(remaining: int = 10, head: bool = False, by_header: bytes | None = None,
-           budgeted: bool = True) -> tuple[H1Connection, FakeTransport, list[object]]:
+def opened(
+    remaining: int = 10, head: bool = False, by_header: bytes | None = None, budgeted: bool = True
+) -> tuple[H1Connection, FakeTransport, list[object]]:
     ctx, idle, _ = make_context(by_header=by_header)
     ctx.remaining = remaining
     ctx.budgeted = budgeted
@@ -77,8 +78,11 @@ def test_one_clock_reading_ends_one_request_and_starts_the_next(clock: Clock) ->
 
 def test_responses_split_across_reads_and_chunked_bodies(clock: Clock) -> None:
     connection, transport, _ = opened()
-    for piece in (b"HTTP/1.1 200 OK\r\nTransfer-", b"Encoding: chunked\r\n\r\n5\r\nhel",
-                  b"lo\r\n0\r\n\r\n"):
+    for piece in (
+        b"HTTP/1.1 200 OK\r\nTransfer-",
+        b"Encoding: chunked\r\n\r\n5\r\nhel",
+        b"lo\r\n0\r\n\r\n",
+    ):
         connection.data_received(piece)
     assert status_counts(connection.ctx.recorder) == {200: 1} and len(transport.writes) == 2
 
@@ -214,7 +218,10 @@ def test_the_same_bytes_again_are_replayed_without_parsing(clock: Clock) -> None
     assert spy.feeds == 1
     recorder = connection.ctx.recorder
     assert [recorder.latency[bucket_index(ns)] for ns in (1_000_000, 2_000_000, 3_000_000)] == [
-        1, 1, 1]
+        1,
+        1,
+        1,
+    ]
     assert status_counts(recorder) == {200: 3} and len(transport.writes) == 4
 
 

@@ -19,16 +19,23 @@ HEADERS = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (
 class Link:
     """A client connection and a server state machine wired back to back."""
 
-    def __init__(self, streams: int = 2, remaining: int = 10, by_header: bytes | None = None,
-                 server_max_streams: int | None = None) -> None:
+    def __init__(
+        self,
+        streams: int = 2,
+        remaining: int = 10,
+        by_header: bytes | None = None,
+        server_max_streams: int | None = None,
+    ) -> None:
         self.ctx, self.idle, _ = make_context(by_header=by_header, http2=True)
         self.ctx.remaining = remaining
         self.client = H2Connection(self.ctx, 0, HEADERS, b"", streams)
         self.transport = FakeTransport()
         self.server = H2State(H2Configuration(client_side=False, header_encoding=None))
         if server_max_streams is not None:
-            self.server.local_settings = Settings(client=False, initial_values={
-                SettingCodes.MAX_CONCURRENT_STREAMS: server_max_streams})
+            self.server.local_settings = Settings(
+                client=False,
+                initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: server_max_streams},
+            )
         self.client.connection_made(self.transport)  # type: ignore[arg-type]
         self.server.initiate_connection()
         self.requests: list[int] = []
@@ -41,8 +48,9 @@ class Link:
     def to_client(self) -> None:
         self.client.data_received(self.server.data_to_send())
 
-    def answer(self, stream_id: int, status: bytes = b"200",
-               extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    def answer(
+        self, stream_id: int, status: bytes = b"200", extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self.requests.remove(stream_id)
         self.server.send_headers(stream_id, [(b":status", status), *(extra or [])])
         self.server.send_data(stream_id, b"hello", end_stream=True)
@@ -50,8 +58,11 @@ class Link:
 
 def test_our_settings_refuse_push_and_open_a_large_window() -> None:
     link = Link()
-    [settings] = [event for event in link.server.receive_data(link.transport.take())
-                  if isinstance(event, RemoteSettingsChanged)]
+    [settings] = [
+        event
+        for event in link.server.receive_data(link.transport.take())
+        if isinstance(event, RemoteSettingsChanged)
+    ]
     changed = settings.changed_settings
     assert changed[SettingCodes.ENABLE_PUSH].new_value == 0
     assert changed[SettingCodes.INITIAL_WINDOW_SIZE].new_value == WINDOW

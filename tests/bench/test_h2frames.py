@@ -28,7 +28,10 @@ def test_whole_frames_pass_through_untouched() -> None:
 def test_goaway_is_taken_out_decoded_and_kept_in_its_place() -> None:
     before, after = data(1, b"x"), data(3, b"yz")
     assert GoAwayFilter().feed(before + goaway(3, error_code=2) + after) == [
-        before, GoAway(last_stream_id=3, error_code=2), after]
+        before,
+        GoAway(last_stream_id=3, error_code=2),
+        after,
+    ]
     assert GoAwayFilter().feed(goaway(1)) == [GoAway(1, 0)]
 
 
@@ -37,5 +40,5 @@ def test_partial_frames_wait_for_the_rest() -> None:
     whole = data(1, b"hello") + goaway(1) + bytes(HeadersFrame(3).serialize())
     out: list[bytes | GoAway] = []
     for i in range(len(whole)):  # one byte at a time
-        out.extend(item for item in frames.feed(whole[i:i + 1]) if item != b"")
+        out.extend(item for item in frames.feed(whole[i : i + 1]) if item != b"")
     assert out == [data(1, b"hello"), GoAway(1, 0), bytes(HeadersFrame(3).serialize())]

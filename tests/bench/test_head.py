@@ -38,13 +38,16 @@ def test_responses_split_across_reads_and_joined_in_one() -> None:
 
 def test_http10_keeps_alive_only_when_asked() -> None:
     sink = Sink(HeadResponseParser)
-    sink.parser.feed_data(b"HTTP/1.0 200 OK\r\n\r\n"
-                          b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n")
+    sink.parser.feed_data(
+        b"HTTP/1.0 200 OK\r\n\r\nHTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"
+    )
     assert sink.completed == [(200, False), (200, True)]
 
 
-@pytest.mark.parametrize("data", [b"SPDY/3 200 OK\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"])
+@pytest.mark.parametrize(
+    "data",
+    [b"SPDY/3 200 OK\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"],
+)
 def test_malformed_responses_raise_the_parser_error(data: bytes) -> None:
     with pytest.raises(HttpParserError):
         Sink(HeadResponseParser).parser.feed_data(data)

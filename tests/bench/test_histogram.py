@@ -53,8 +53,7 @@ def test_percentiles_of_a_uniform_range() -> None:
     for value in range(1, 10_001):
         hist.record(value * 1000)
     p50, p90, p99, p999 = hist.percentiles([50, 90, 99, 99.9])
-    for got, want in ((p50, 5_000_000), (p90, 9_000_000), (p99, 9_900_000),
-                      (p999, 9_990_000)):
+    for got, want in ((p50, 5_000_000), (p90, 9_000_000), (p99, 9_900_000), (p999, 9_990_000)):
         assert abs(got - want) <= 0.01 * want
     assert abs(hist.max - 10_000_000) <= 100_000
     assert abs(hist.min - 1000) <= 10

@@ -23,8 +23,9 @@ class Tags(HTMLParser):
 
 
 def render(open_model: bool) -> str:
-    rows = [row(s, [1.0 + s] * 50, uncorrected_ms=[1.0] * 50 if open_model else None)
-            for s in (1, 2, 3)]
+    rows = [
+        row(s, [1.0 + s] * 50, uncorrected_ms=[1.0] * 50 if open_model else None) for s in (1, 2, 3)
+    ]
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     argv = ["http://127.0.0.1:1/<b>", "--workers", "1"] + (["--rate", "50"] if open_model else [])

@@ -30,11 +30,39 @@ def test_defaults_are_a_ten_second_closed_get() -> None:
 def test_every_option_lands_in_its_field(tmp_path: Path) -> None:
     body = tmp_path / "body.bin"
     body.write_bytes(b"\x00\x01")
-    options = parse("https://h.test/x", "-c", "64", "-d", "500ms", "--rate", "250.5",
-                    "--http2", "-m", "20", "-X", "put", "-H", "A: 1", "-H", "B: 2",
-                    "--body", f"@{body}", "--timeout", "2s", "--workers", "3",
-                    "--warmup", "1s", "--insecure", "--by-header", "X-Upstream",
-                    "--json", "out.json", "--html", "out.html")
+    options = parse(
+        "https://h.test/x",
+        "-c",
+        "64",
+        "-d",
+        "500ms",
+        "--rate",
+        "250.5",
+        "--http2",
+        "-m",
+        "20",
+        "-X",
+        "put",
+        "-H",
+        "A: 1",
+        "-H",
+        "B: 2",
+        "--body",
+        f"@{body}",
+        "--timeout",
+        "2s",
+        "--workers",
+        "3",
+        "--warmup",
+        "1s",
+        "--insecure",
+        "--by-header",
+        "X-Upstream",
+        "--json",
+        "out.json",
+        "--html",
+        "out.html",
+    )
     assert options.connections == 64 and options.duration_s == 0.5
     assert options.rate == 250.5 and options.open_model
     assert options.http2 and options.streams == 20
@@ -64,21 +92,24 @@ def test_duration_and_request_count_exclude_each_other() -> None:
         parse("http://h.test/", "-d", "1s", "-n", "10")
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["ftp://h.test/"], "scheme must be http or https"),
-    (["http://h.test/", "-c", "0"], "-c: need at least one connection"),
-    (["http://h.test/", "-n", "0"], "-n: need at least one request"),
-    (["http://h.test/", "-d", "soon"], "-d: expected a duration"),
-    (["http://h.test/", "-d", "0s"], "-d: the duration must be positive"),
-    (["http://h.test/", "--rate", "-5"], "--rate: must be a positive"),
-    (["http://h.test/", "-m", "4"], "-m: streams apply to HTTP/2 only"),
-    (["http://h.test/", "--http2", "-m", "0"], "-m: need at least one stream"),
-    (["http://h.test/", "--timeout", "2h"], "--timeout: must be between"),
-    (["http://h.test/", "--workers", "0"], "--workers: need at least one"),
-    (["http://h.test/", "-H", "nocolon"], "bad header"),
-    (["http://h.test/", "--body", "@/nonexistent/file"], "--body: cannot read"),
-    (["http://h.test/", "--by-header", "bad name"], "--by-header"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ftp://h.test/"], "scheme must be http or https"),
+        (["http://h.test/", "-c", "0"], "-c: need at least one connection"),
+        (["http://h.test/", "-n", "0"], "-n: need at least one request"),
+        (["http://h.test/", "-d", "soon"], "-d: expected a duration"),
+        (["http://h.test/", "-d", "0s"], "-d: the duration must be positive"),
+        (["http://h.test/", "--rate", "-5"], "--rate: must be a positive"),
+        (["http://h.test/", "-m", "4"], "-m: streams apply to HTTP/2 only"),
+        (["http://h.test/", "--http2", "-m", "0"], "-m: need at least one stream"),
+        (["http://h.test/", "--timeout", "2h"], "--timeout: must be between"),
+        (["http://h.test/", "--workers", "0"], "--workers: need at least one"),
+        (["http://h.test/", "-H", "nocolon"], "bad header"),
+        (["http://h.test/", "--body", "@/nonexistent/file"], "--body: cannot read"),
+        (["http://h.test/", "--by-header", "bad name"], "--by-header"),
+    ],
+)
 def test_bad_values_give_one_line_errors(argv: list[str], message: str) -> None:
     with pytest.raises(OptionsError, match=message) as info:
         parse(*argv)

@@ -39,8 +39,12 @@ def test_result_keeps_only_codes_seen_and_every_row() -> None:
     result = recorder.result(worker=4, duration_ns=10, interrupted=True)
     assert result.status == {200: 3, 503: 1}
     assert result.header_counts == {"a": 2}
-    assert (result.worker, result.rx_bytes, result.interrupted, len(result.rows)) == (4, 99,
-                                                                                     True, 1)
+    assert (result.worker, result.rx_bytes, result.interrupted, len(result.rows)) == (
+        4,
+        99,
+        True,
+        1,
+    )
 
 
 def test_reset_forgets_the_warm_up() -> None:

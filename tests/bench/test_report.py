@@ -27,8 +27,9 @@ def options(*argv: str) -> BenchOptions:
 
 def closed_doc() -> Document:
     rows = [row(1, [1.0] * 90 + [9.0] * 10), row(2, [2.0] * 100, errors=1)]
-    summary = summarize([result(0, rows, status={200: 199, 404: 1}, errors=[0, 1, 0, 0])],
-                        open_model=False)
+    summary = summarize(
+        [result(0, rows, status={200: 199, 404: 1}, errors=[0, 1, 0, 0])], open_model=False
+    )
     return build_document(summary, options("-d", "2s", "--workers", "1"))
 
 
@@ -38,8 +39,18 @@ def test_the_document_has_the_documented_keys_and_values() -> None:
     assert doc["latency_ms"]["p50"] == pytest.approx(2.0, rel=0.01)
     assert doc["latency_ms"]["p99"] == pytest.approx(9.0, rel=0.01)
     assert doc["latency_ms"]["max"] == pytest.approx(9.0, rel=0.01)
-    assert set(doc["latency_ms"]) == {"p50", "p75", "p90", "p99", "p999", "p9999", "max",
-                                      "min", "mean", "stdev"}
+    assert set(doc["latency_ms"]) == {
+        "p50",
+        "p75",
+        "p90",
+        "p99",
+        "p999",
+        "p9999",
+        "max",
+        "min",
+        "mean",
+        "stdev",
+    }
     assert doc["status"] == {"200": 199, "404": 1} and doc["non_2xx_3xx"] == 1
     assert doc["errors"] == {"connect": 0, "timeout": 1, "reset": 0, "protocol": 0}
     assert [r["requests"] for r in doc["timeseries"]] == [100, 100]
@@ -51,8 +62,9 @@ def test_the_document_has_the_documented_keys_and_values() -> None:
 
 
 def test_rate_mode_adds_the_uncorrected_figures() -> None:
-    summary = summarize([result(0, [row(1, [50.0] * 10, uncorrected_ms=[5.0] * 10)])],
-                        open_model=True)
+    summary = summarize(
+        [result(0, [row(1, [50.0] * 10, uncorrected_ms=[5.0] * 10)])], open_model=True
+    )
     doc = build_document(summary, options("--rate", "10", "--workers", "1"))
     assert doc["model"] == "open" and doc["target_rate"] == 10.0
     assert doc["latency_uncorrected_ms"]["p99"] == pytest.approx(5.0, rel=0.01)
@@ -88,10 +100,15 @@ def test_an_empty_run_says_so() -> None:
 def test_the_header_names_the_shape_of_the_run() -> None:
     assert format_header(options("-n", "500", "-c", "3", "--http2", "-m", "4"), 2) == (
         "Running 500 requests test @ http://127.0.0.1:8080/\n"
-        "  2 workers, 3 connections (HTTP/2, 4 streams each), closed model\n")
+        "  2 workers, 3 connections (HTTP/2, 4 streams each), closed model\n"
+    )
     assert "open model at 250 requests/s" in format_header(options("--rate", "250"), 1)
 
 
 def test_format_bytes() -> None:
     assert [format_bytes(n) for n in (12, 2048, 5 * 1024**2, 3 * 1024**3)] == [
-        "12B", "2.00KB", "5.00MB", "3.00GB"]
+        "12B",
+        "2.00KB",
+        "5.00MB",
+        "3.00GB",
+    ]

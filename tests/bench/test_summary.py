@@ -9,8 +9,13 @@ from tests.bench.results_factory import result, row
 
 
 def test_totals_add_up_across_workers() -> None:
-    a = result(0, [row(1, [1.0] * 10), row(2, [2.0] * 10, errors=1)], status={200: 19, 503: 1},
-               errors=[1, 0, 0, 0], headers={"x": 20})
+    a = result(
+        0,
+        [row(1, [1.0] * 10), row(2, [2.0] * 10, errors=1)],
+        status={200: 19, 503: 1},
+        errors=[1, 0, 0, 0],
+        headers={"x": 20},
+    )
     b = result(1, [row(1, [3.0] * 5)], errors=[0, 0, 2, 0], headers={"x": 3, "y": 2})
     summary = summarize([a, b], open_model=False)
     assert summary.workers == 2 and summary.requests == 25

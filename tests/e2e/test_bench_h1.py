@@ -52,8 +52,9 @@ def test_rate_mode_charges_a_stall_to_the_requests_it_held_back() -> None:
     # two requests in flight see the stall as sent; the ~300 held back behind them see it
     # from their intended send times.
     with H1Backend(H1Options(stall_at=300, stall_s=1.0)) as backend:
-        doc, text = bench_json(backend.url, "--rate", "300", "-d", "3s", "-c", "2",
-                               "--workers", "1")
+        doc, text = bench_json(
+            backend.url, "--rate", "300", "-d", "3s", "-c", "2", "--workers", "1"
+        )
     assert doc["model"] == "open"
     assert doc["latency_ms"]["p99"] > 500
     assert doc["latency_uncorrected_ms"]["p99"] < 200
@@ -64,8 +65,9 @@ def test_rate_mode_charges_a_stall_to_the_requests_it_held_back() -> None:
 def test_json_document_has_the_documented_shape(tmp_path: Path) -> None:
     out_file = tmp_path / "run.json"
     with H1Backend() as backend:
-        out = bench(backend.url, "-d", "1500ms", "-c", "4", "--workers", "1",
-                    "--json", str(out_file))
+        out = bench(
+            backend.url, "-d", "1500ms", "-c", "4", "--workers", "1", "--json", str(out_file)
+        )
     assert out.returncode == 0, out.stderr
     assert "Requests/sec" in out.stdout  # the text summary still goes to stdout
     doc = json.loads(out_file.read_text())
@@ -104,8 +106,7 @@ class _Collector(HTMLParser):
 def test_html_report_is_one_self_contained_file_with_both_charts(tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     with H1Backend() as backend:
-        out = bench(backend.url, "-d", "1200ms", "-c", "2", "--workers", "1",
-                    "--html", str(report))
+        out = bench(backend.url, "-d", "1200ms", "-c", "2", "--workers", "1", "--html", str(report))
     assert out.returncode == 0, out.stderr
     parser = _Collector()
     parser.feed(report.read_text())
@@ -120,11 +121,23 @@ def test_html_report_is_one_self_contained_file_with_both_charts(tmp_path: Path)
 def test_by_header_counts_responses_per_value() -> None:
     options = H1Options(header=("X-Upstream", ["10.0.0.1:80", "10.0.0.2:80"]))
     with H1Backend(options) as backend:
-        out = bench(backend.url, "-n", "100", "-c", "3", "--workers", "1",
-                    "--by-header", "x-upstream", "--json")
+        out = bench(
+            backend.url,
+            "-n",
+            "100",
+            "-c",
+            "3",
+            "--workers",
+            "1",
+            "--by-header",
+            "x-upstream",
+            "--json",
+        )
     doc = json.loads(out.stdout)
-    assert doc["by_header"] == {"name": "x-upstream",
-                                "counts": {"10.0.0.1:80": 50, "10.0.0.2:80": 50}}
+    assert doc["by_header"] == {
+        "name": "x-upstream",
+        "counts": {"10.0.0.1:80": 50, "10.0.0.2:80": 50},
+    }
     assert "Responses by x-upstream" in out.stderr
 
 
@@ -132,10 +145,24 @@ def test_by_header_counts_responses_per_value() -> None:
 def test_sigint_prints_the_summary_so_far(workers: str) -> None:
     with H1Backend() as backend:
         process = subprocess.Popen(
-            [sys.executable, "-m", "meshlb.bench", backend.url, "-d", "60s", "-c", "2",
-             "--workers", workers],
-            cwd=ROOT, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            [
+                sys.executable,
+                "-m",
+                "meshlb.bench",
+                backend.url,
+                "-d",
+                "60s",
+                "-c",
+                "2",
+                "--workers",
+                workers,
+            ],
+            cwd=ROOT,
+            env=bench_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_until(lambda: backend.requests > 200)
             process.send_signal(signal.SIGINT)
@@ -155,16 +182,16 @@ def _closed_port() -> int:
 
 
 def test_an_unreachable_target_is_reported_as_connect_errors() -> None:
-    out = bench(f"http://127.0.0.1:{_closed_port()}/", "-d", "500ms", "-c", "2",
-                "--workers", "1")
+    out = bench(f"http://127.0.0.1:{_closed_port()}/", "-d", "500ms", "-c", "2", "--workers", "1")
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     errors_line = next(line for line in out.stdout.splitlines() if "Errors:" in line)
     assert "connect 0" not in errors_line
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:80", "http://:80/",
-                                 "http://127.0.0.1:99999/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/", "127.0.0.1:80", "http://:80/", "http://127.0.0.1:99999/"]
+)
 def test_a_bad_url_is_one_line_and_exit_2(url: str) -> None:
     out = bench(url, "-n", "1")
     assert out.returncode == 2
@@ -174,8 +201,9 @@ def test_a_bad_url_is_one_line_and_exit_2(url: str) -> None:
 
 def test_requests_without_an_answer_time_out() -> None:
     with H1Backend(H1Options(never_answer=True)) as backend:
-        doc, _ = bench_json(backend.url, "-n", "4", "-c", "2", "--timeout", "200ms",
-                            "--workers", "1", returncode=1)
+        doc, _ = bench_json(
+            backend.url, "-n", "4", "-c", "2", "--timeout", "200ms", "--workers", "1", returncode=1
+        )
     assert doc["errors"]["timeout"] == 4
     assert doc["requests"] == 0
     assert backend.requests == 4
@@ -199,8 +227,9 @@ def test_a_body_from_a_file_is_posted(tmp_path: Path) -> None:
     payload = tmp_path / "payload.json"
     payload.write_bytes(b'{"hello": "world"}')
     with H1Backend() as backend:
-        doc, _ = bench_json(backend.url, "--body", f"@{payload}", "-n", "20", "-c", "2",
-                            "--workers", "1")
+        doc, _ = bench_json(
+            backend.url, "--body", f"@{payload}", "-n", "20", "-c", "2", "--workers", "1"
+        )
     assert doc["method"] == "POST" and doc["requests"] == 20
     assert backend.stats.methods == {"POST": 20}
     assert backend.stats.bodies == [18] * 20
@@ -208,16 +237,34 @@ def test_a_body_from_a_file_is_posted(tmp_path: Path) -> None:
 
 def test_warmup_requests_are_not_counted() -> None:
     with H1Backend() as backend:
-        doc, _ = bench_json(backend.url, "--warmup", "300ms", "-n", "100", "-c", "2",
-                            "--workers", "1")
+        doc, _ = bench_json(
+            backend.url, "--warmup", "300ms", "-n", "100", "-c", "2", "--workers", "1"
+        )
     assert doc["requests"] == 100
     assert backend.requests > 100
 
 
 def test_the_main_cli_runs_bench() -> None:
     with H1Backend() as backend:
-        out = subprocess.run([sys.executable, "-m", "meshlb", "bench", backend.url, "-n", "10",
-                              "-c", "1", "--workers", "1"], capture_output=True, text=True,
-                             cwd=ROOT, env=bench_env(), timeout=30)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "meshlb",
+                "bench",
+                backend.url,
+                "-n",
+                "10",
+                "-c",
+                "1",
+                "--workers",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=bench_env(),
+            timeout=30,
+        )
     assert out.returncode == 0, out.stderr
     assert backend.requests == 10
