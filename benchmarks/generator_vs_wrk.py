@@ -8,7 +8,7 @@ user + system time of its process from /proc/PID/stat, divided by the requests n
 number independent of the generators' own reporting. The ratio is the median of the ratios of
 each round's adjacent pair, which cancels the slow drift of a shared machine's load.
 
-    python benchmarks/generator_vs_wrk.py [--rounds 5] [--duration 5] [--warmup 2]
+    python benchmarks/generator_vs_wrk.py [--rounds 5] [--duration 8] [--warmup 2] [--only h1|h2]
 
 Needs nginx, wrk, h2load (nghttp2-client) and taskset; traffic stays on 127.0.0.1.
 """
@@ -241,7 +241,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="A B rounds per pair (default 5)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before sampling")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds sampled")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds sampled")
     parser.add_argument("--only", choices=["h1", "h2"], help="run one protocol only")
     args = parser.parse_args()
     for tool in ("nginx", "wrk", "h2load", "taskset"):
