@@ -8,6 +8,7 @@ from bisect import bisect_left
 from meshlb import balance
 from meshlb.admin.snapshot import LATENCY_BUCKETS
 from meshlb.balance.base import Balancer
+from meshlb.balance.select import select
 from meshlb.balance.sticky import StickyIndex
 from meshlb.cluster.endpoints import EndpointSet
 from meshlb.config.load import endpoint_list
@@ -29,7 +30,6 @@ class Cluster:
         "endpoint_set",
         "balancer",
         "pool",
-        "_select",
         "timeout",
         "max_retries",
         "replay_limit",
@@ -70,8 +70,6 @@ class Cluster:
         self.per_try_timeout = float(config.retry.per_try_timeout)
         self.health_checker: HealthChecker | None = None  # started by the app where it runs
         self.balancer: Balancer = balance.create(config.balancer, config.lb)
-        select = getattr(balance, "select", None)
-        self._select = select
         self.pool = Pool(name, config.pool, config.connect_timeout)
         self.pool.limits = self.limits
         self.timeout = float(config.timeout)
@@ -97,21 +95,16 @@ class Cluster:
         return self.endpoint_set.snapshot
 
     def pick(self, ctx: PickContext) -> Endpoint | None:
+        """The balancer's choice through the shared mechanics (`balance.select`), gated by the
+        outlier detector's half-open state: one probe request at a time to an endpoint whose
+        ejection just ended."""
         snapshot = self.endpoint_set.snapshot
-        if self._select is not None:
-            for _ in range(4):
-                result: Endpoint | None = self._select(self.balancer, ctx, snapshot)
-                if result is None or self.endpoint_set.admit(result, ctx.now):
-                    return result
-                ctx.tried = (*ctx.tried, result)  # half-open, and its one probe is in flight
-            return None
-        endpoint = self.balancer.pick(ctx, snapshot)
-        if endpoint is not None and endpoint in ctx.tried:
-            for candidate in snapshot.eligible:
-                if candidate not in ctx.tried:
-                    return candidate
-            return None
-        return endpoint
+        for _ in range(4):
+            result = select(self.balancer, ctx, snapshot)
+            if result is None or self.endpoint_set.admit(result, ctx.now):
+                return result
+            ctx.tried = (*ctx.tried, result)
+        return None
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} {self.endpoint_set!r} balancer={self.config.balancer}>"
