@@ -497,7 +497,6 @@ class Exchange:
         self.status = 0
         self.reason = f"upstream answered {status}"
         session = self.session
-        session.listener.stats.upstream_retries += 1
         cluster.retries += 1
         self.retry_timer = session.loop.call_later(decision.delay, self._retry_later)
         return True
@@ -628,7 +627,6 @@ class Exchange:
                 self.holds += 2
                 self.last_failure = failure
                 self.reason = text
-                session.listener.stats.upstream_retries += 1
                 cluster.retries += 1
                 self.retry_timer = session.loop.call_later(decision.delay, self._retry_later)
                 return
@@ -744,7 +742,6 @@ class HttpSession(asyncio.Protocol):
         "deadline",
         "deadline_kind",
         "loop",
-        "_write_paused",
         "pending_error",
         "out",
         "got_bytes",
@@ -766,7 +763,6 @@ class HttpSession(asyncio.Protocol):
         self.deadline = 0.0
         self.deadline_kind = 0
         self.loop = asyncio.get_running_loop()
-        self._write_paused = False
         self.pending_error = b""
         self.tunnel: UpstreamConnection | None = None  # set once an upgrade switched protocols
         self.feeding = False  # inside data_received: upstream writes wait for its end
@@ -791,7 +787,6 @@ class HttpSession(asyncio.Protocol):
         listener = self.listener
         listener.sessions.add(self)
         listener.stats.downstream_connections_total += 1
-        listener.stats.downstream_connections_active += 1
         self.set_deadline(HEADER, self.now() + listener.header_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -846,19 +841,16 @@ class HttpSession(asyncio.Protocol):
         self.closed = True
         listener = self.listener
         listener.sessions.discard(self)
-        listener.stats.downstream_connections_active -= 1
         if self.current is not None:
             self.current.cancel()
             self.current = None
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        self._write_paused = True
         if self.current is not None and self.current.conn is not None:
             self.current.conn.pause_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
         if self.current is not None and self.current.conn is not None:
             self.current.conn.resume_reading()
 

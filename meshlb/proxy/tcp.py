@@ -129,7 +129,6 @@ class TcpSession(asyncio.Protocol):
         listener = self.listener
         listener.sessions.add(self)
         listener.stats.downstream_connections_total += 1
-        listener.stats.downstream_connections_active += 1
         self.touch()
         asyncio.ensure_future(self._connect())
 
@@ -149,7 +148,7 @@ class TcpSession(asyncio.Protocol):
                     )
             except (OSError, TimeoutError) as exc:
                 log.warning("TCP connect to %s failed: %s", endpoint.address, exc or "timeout")
-                self.listener.stats.upstream_retries += 1
+                cluster.retries += 1
                 continue
             if self.closed:
                 upstream.transport.close()
@@ -234,7 +233,6 @@ class TcpSession(asyncio.Protocol):
         self.closed = True
         listener = self.listener
         listener.sessions.discard(self)
-        listener.stats.downstream_connections_active -= 1
         if self.transport is not None:
             self.transport.close()
         if self.upstream is not None and self.upstream.transport is not None:
