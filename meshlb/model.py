@@ -42,7 +42,7 @@ class Endpoint:
     active_requests: int = 0
     active_connections: int = 0
     total_requests: int = 0
-    latency_ewma: float = 0.0  # seconds; maintained by latency-aware balancers / outlier detection
+    latency_ewma: float = 0.0  # seconds to the response head, an EWMA kept by the data path
 
     address: str = field(init=False)
     key: bytes = field(init=False)  # stable hash input for consistent hashing

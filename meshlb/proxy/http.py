@@ -417,6 +417,9 @@ class Exchange:
         endpoint = self.endpoint
         if endpoint is not None:
             latency = time.perf_counter() - self.upstream_start
+            # The average the admin API shows: an EWMA of time to the response head.
+            ewma = endpoint.latency_ewma
+            endpoint.latency_ewma = latency if not ewma else ewma + (latency - ewma) * 0.1
             if cluster.observe is not None:
                 cluster.observe(endpoint, latency, now)
             retry_after = 0.0

@@ -39,6 +39,7 @@ cluster = "app"
     (app,) = [c for c in clusters["clusters"] if c["name"] == "app"]
     assert {e["address"] for e in app["endpoints"]} == {b.address for b in backends}
     assert sum(e["total_requests"] for e in app["endpoints"]) == 31
+    assert all(e["latency_avg_ms"] > 0 for e in app["endpoints"])
 
     families = {
         f.name: f for f in text_string_to_metric_families(httpx.get(admin + "/metrics").text)
