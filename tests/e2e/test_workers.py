@@ -36,6 +36,7 @@ def test_two_workers_share_the_port_and_a_killed_one_is_replaced(start_meshlb, b
     for i in range(60):
         assert client.get(f"/{i}").status_code == 200
 
+    time.sleep(0.5)  # the access log is flushed every 100 ms: let the victim's lines out
     os.kill(first[0], signal.SIGKILL)
     failures = 0
     for i in range(100):
