@@ -255,8 +255,9 @@ class RequestHeadBuilder(_HeadBuilder):
             upgrade,
             seen[FORWARDED_FOR],
             seen[REQUEST_ID],
+            # Not verbatim with X-Forwarded-Host/-Proto either: meshlb writes those itself.
             _verbatim(head, seen, (host is not None) + (length is not None) + chunked)
-            if head is not None
+            if head is not None and b"forwarded-" not in head.lower()
             else None,
         )
 

@@ -1,12 +1,14 @@
 """The hot-path codec: heads tokenized by llhttp (httptools), checked by our rules.
 
-llhttp gets exactly one complete head per call (reader.py finds it), with our head builder
-as its only callback object: each field line costs one Python call, `on_header`, and no
-other callback is registered. In its default strict mode llhttp rejects bare CR/LF,
-obs-fold, control characters and non-token names before we see a field (S1-S4 in
-validate.py); the start line is split and checked by us because llhttp accepts extra spaces
-and HTTP/0.9 there. The body never reaches llhttp (body.py frames it), so after a head with
-a body llhttp is left waiting for it and is replaced before the next head.
+Heads of the common shapes are recognized by fastpath.py without llhttp or a per-field
+call; every other head goes to llhttp. llhttp gets exactly one complete head per call
+(reader.py finds it), with our head builder as its only callback object: each field line
+costs one Python call, `on_header`, and no other callback is registered. In its default
+strict mode llhttp rejects bare CR/LF, obs-fold, control characters and non-token names
+before we see a field (S1-S4 in validate.py); the start line is split and checked by us
+because llhttp accepts extra spaces and HTTP/0.9 there. The body never reaches llhttp
+(body.py frames it), so after a head with a body llhttp is left waiting for it and is
+replaced before the next head.
 
 When llhttp rejects a head, `parse_request_head` re-reads it with our own rules to pick the
 status, so that both codecs answer the same input with the same code.
@@ -21,6 +23,7 @@ from httptools import (
     HttpResponseParser,
 )
 
+from .fastpath import fast_request_head, fast_response_head
 from .heads import (
     RequestHeadBuilder,
     ResponseHeadBuilder,
@@ -49,7 +52,17 @@ class LlhttpRequestParser(RequestReader):
         self._builder = RequestHeadBuilder(limits)
         self._llhttp: HttpRequestParser | None = HttpRequestParser(self._builder)
 
+    def _recognize(self, head: bytes) -> RequestHead | None:
+        builder = self._builder
+        common = fast_request_head(head, self.limits, builder.valid_host)
+        if common is not None:
+            builder.valid_host = common.host
+        return common
+
     def _parse_head(self, head: bytes) -> RequestHead:
+        common = self._recognize(head)
+        if common is not None:
+            return common
         # parse_request_line's fast path, inlined and without cutting the line out first:
         # "METHOD SP target SP HTTP/1.x CRLF" with a known method and a VCHAR target.
         # Anything else takes the slow path, which names the fault or parses the odd line.
@@ -97,7 +110,13 @@ class LlhttpResponseParser(ResponseReader):
         self._builder = ResponseHeadBuilder(limits)
         self._llhttp: HttpResponseParser | None = HttpResponseParser(self._builder)
 
+    def _recognize(self, head: bytes) -> ResponseHead | None:
+        return fast_response_head(head, self.limits)
+
     def _parse_head(self, head: bytes) -> ResponseHead:
+        common = fast_response_head(head, self.limits)
+        if common is not None:
+            return common
         version, status, reason = parse_status_line(head[: head.find(b"\r\n")])
         llhttp = self._llhttp
         if llhttp is None:

@@ -14,14 +14,47 @@ import msgspec
 
 Headers = list[tuple[bytes, bytes]]  # lower-case names, values with surrounding OWS removed
 
+# Field lines a head carries in `raw` but not in `headers`: the proxy frames messages itself.
+_FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding"))
 
-class RequestHead:
+
+def fields_of(raw: bytes) -> Headers:
+    """`headers` from verbatim field lines that the codec already checked."""
+    headers = []
+    for line in raw.split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name not in _FRAMING:
+            headers.append((name, value.strip(b" \t")))
+    return headers
+
+
+class _Head:
+    """What request and response heads share: their fields, parsed or verbatim."""
+
+    __slots__ = ("_headers", "raw")
+
+    _headers: Headers | None
+    raw: bytes | None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = fields_of(self.raw or b"")
+        return headers
+
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        self._headers = headers
+
+
+class RequestHead(_Head):
     __slots__ = (
         "method",
         "target",
         "version",
         "host",
-        "headers",
         "keep_alive",
         "content_length",
         "chunked",
@@ -29,7 +62,6 @@ class RequestHead:
         "upgrade",
         "forwarded_for",
         "request_id",
-        "raw",
     )
 
     def __init__(
@@ -38,7 +70,7 @@ class RequestHead:
         target: bytes,
         version: bytes,
         host: bytes,
-        headers: Headers,
+        headers: Headers | None,
         keep_alive: bool,
         content_length: int | None,
         chunked: bool,
@@ -52,7 +84,8 @@ class RequestHead:
         self.target = target  # origin-form (b"/path?q"), or b"*" for OPTIONS *
         self.version = version  # b"1.1" or b"1.0"
         self.host = host  # Host header value (b"" for HTTP/1.0 without Host)
-        self.headers = headers  # end-to-end headers only (see module docstring)
+        # End-to-end headers only (see module docstring); None: read from `raw` when asked.
+        self._headers = headers
         self.keep_alive = keep_alive  # the client allows another request on this connection
         self.content_length = content_length  # None when absent
         self.chunked = chunked  # Transfer-Encoding: chunked
@@ -73,16 +106,14 @@ class RequestHead:
         return f"<RequestHead {self.method.decode()} {self.target!r} HTTP/{self.version.decode()}>"
 
 
-class ResponseHead:
+class ResponseHead(_Head):
     __slots__ = (
         "status",
         "reason",
         "version",
-        "headers",
         "keep_alive",
         "content_length",
         "chunked",
-        "raw",
     )
 
     def __init__(
@@ -90,7 +121,7 @@ class ResponseHead:
         status: int,
         reason: bytes,
         version: bytes,
-        headers: Headers,
+        headers: Headers | None,
         keep_alive: bool,
         content_length: int | None,
         chunked: bool,
@@ -99,7 +130,7 @@ class ResponseHead:
         self.status = status
         self.reason = reason
         self.version = version
-        self.headers = headers  # end-to-end headers only
+        self._headers = headers  # end-to-end headers only; None: read from `raw` when asked
         self.keep_alive = keep_alive  # the upstream connection may be reused afterwards
         self.content_length = content_length
         self.chunked = chunked  # False with content_length None means "body until close"
