@@ -54,6 +54,7 @@ class Route(Generic[C]):
         "responses",
         "retry_policy",
         "plain_request",
+        "plain_response",
         "retry_status",
     )
 
@@ -94,6 +95,8 @@ class Route(Generic[C]):
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
         # No request header to remove: the codec's raw field lines can be forwarded as they are.
         self.plain_request = not config.request_headers_remove
+        # Nothing to add to or remove from responses: forwarded as received.
+        self.plain_response = not (self.response_add or self.response_drop)
         self.hash_key: HashKeyConfig | None = config.hash_key
         self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
         self.retry_policy = RetryPolicy(config.retry) if config.retry is not None else None

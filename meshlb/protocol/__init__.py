@@ -11,7 +11,7 @@ from typing import Protocol
 
 from .h11codec import H11RequestParser, H11ResponseParser
 from .llhttp import LlhttpRequestParser, LlhttpResponseParser
-from .messages import H1Limits, RequestSink, ResponseSink
+from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
 from .validate import ProtocolError
 
 CODECS = ("llhttp", "h11")
@@ -23,6 +23,9 @@ class RequestParser(Protocol):
 
     def feed_eof(self) -> None:
         """The client closed its side; a partial message is dropped."""
+
+    def take_whole(self, data: bytes) -> RequestHead | None:
+        """`data` as one whole bodiless request of the common shape, or None: feed() it."""
 
     def resume(self) -> None:
         """After an upgrade request: the upgrade was refused, parse held bytes as HTTP/1.1."""
@@ -40,6 +43,9 @@ class ResponseParser(Protocol):
 
     def feed_eof(self) -> None:
         """Ends a body read until close; a cut-short response gets on_response_error."""
+
+    def take_whole(self, data: bytes) -> tuple[ResponseHead, int] | None:
+        """`data` as the whole expected response (head, body start), or None: feed() it."""
 
     def expect(self, method: bytes) -> None:
         """Announce a request sent on this connection (HEAD responses have no body)."""

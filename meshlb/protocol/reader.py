@@ -229,6 +229,26 @@ class RequestReader(_Reader):
     def _parse_head(self, head: bytes) -> RequestHead:
         raise NotImplementedError
 
+    def _recognize(self, head: bytes) -> RequestHead | None:
+        """The codec's recognizer for heads of the common shape (fastpath.py), if it has one."""
+        return None
+
+    def take_whole(self, data: bytes) -> RequestHead | None:
+        """The request, if `data` is exactly one whole request of the common shape with no
+        body, between messages: the caller handles it as on_request_head + on_request_end.
+        None: pass `data` to feed() as usual. The reader's state is the same either way."""
+        if (
+            self._state != _HEAD
+            or self._carry
+            or data.find(b"\r\n\r\n") != len(data) - 4
+            or len(data) > self.limits.max_header_bytes
+        ):
+            return None
+        head = self._recognize(data)
+        if head is None or head.content_length:
+            return None
+        return head
+
     def feed_eof(self) -> None:
         """The client closed. A partial message is dropped: there is nobody to answer."""
         self._stop()
@@ -278,6 +298,27 @@ class ResponseReader(_Reader):
 
     def _parse_head(self, head: bytes) -> ResponseHead:
         raise NotImplementedError
+
+    def _recognize(self, head: bytes) -> ResponseHead | None:
+        return None
+
+    def take_whole(self, data: bytes) -> tuple[ResponseHead, int] | None:
+        """(head, where its body starts) if `data` is exactly the one response expected, of
+        the common shape, with a Content-Length body complete in `data`. The caller handles
+        it as head, body and end; None: feed() it instead."""
+        expected = self._expected
+        if self._state != _HEAD or self._carry or len(expected) != 1 or expected[0] == b"HEAD":
+            return None
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4 or end > self.limits.max_header_bytes:
+            return None
+        head = self._recognize(data[:end])
+        if head is None or head.content_length is None or len(data) != end + head.content_length:
+            return None
+        expected.popleft()
+        if not head.keep_alive:
+            self._state = _DONE
+        return head, end
 
     def expect(self, method: bytes) -> None:
         """A request with `method` was sent: its response comes after those already expected."""

@@ -69,6 +69,15 @@ NO_BODY_STATUS = frozenset({204, 304})
 _STATUS_LINES = {s.value: status_line(s.value) for s in HTTPStatus}
 _REASONS = {s.value: s.phrase.encode("latin-1") for s in HTTPStatus}
 
+
+def _status_line(head: ResponseHead) -> bytes:
+    """The status line to send: prepared once for each status with its usual reason."""
+    line = _STATUS_LINES.get(head.status)
+    if line is None or head.reason != _REASONS.get(head.status):
+        line = status_line(head.status, head.reason)
+    return line
+
+
 # Deadline kinds of a session.
 IDLE, HEADER, UPSTREAM, DRAIN = 1, 2, 3, 4
 
@@ -153,23 +162,21 @@ class Exchange:
 
     def begin(self) -> None:
         """Route the request and send its first attempt."""
-        session = self.session
-        ctx = session.listener
-        route = ctx.router.match(self.head)
+        route = self.session.listener.router.match(self.head)
         if route is None:
             self.fail_local(Failure.NO_ROUTE)
             return
         self.route = route
-        self.cluster = route.cluster
-        self.timeout = route.timeout if route.timeout is not None else route.cluster.timeout
-        if not route.cluster.limits.try_acquire_request():
-            self.reason = route.cluster.limits.reason("max_requests")
+        cluster = self.cluster = route.cluster
+        self.timeout = route.timeout if route.timeout is not None else cluster.timeout
+        if not cluster.limits.try_acquire_request():
+            self.reason = cluster.limits.reason("max_requests")
             self.fail_local(Failure.OVERFLOW)
             return
         self.holds = 1
         self.request_bytes = self._build_request(route)
         if self.head.expect_continue and not self.request_done:
-            session.write(CONTINUE)
+            self.session.write(CONTINUE)
         self.attempt()
 
     def _build_request(self, route: Route[Cluster]) -> bytes:
@@ -178,12 +185,7 @@ class Exchange:
         ctx = session.listener
         target = head.target if route.prefix_rewrite is None else route.rewrite_target(head.target)
         raw = head.raw
-        if (
-            raw is not None
-            and route.plain_request
-            and not head.expect_continue
-            and b"orwarded-" not in raw.lower()
-        ):
+        if raw is not None and route.plain_request and not head.expect_continue:
             # Fast path: the client's field lines go out as received (framing included).
             fields = raw
             framing = b""
@@ -224,13 +226,12 @@ class Exchange:
 
     def attempt(self) -> None:
         cluster = self.cluster
-        assert cluster is not None
+        route = self.route
+        assert cluster is not None and route is not None
         session = self.session
         self.attempts += 1
-        ctx = PickContext(None, self.tried, session.now())
-        route = self.route
-        assert route is not None
-        endpoint = None
+        now = session.loop.time()
+        ctx = PickContext(None, self.tried, now)
         if route.hash_of is not None:
             source = route.hash_of(self.head, session.client_ip)
             if source is not None:
@@ -245,10 +246,11 @@ class Exchange:
             return
         self.endpoint = endpoint
         self.tried = (*self.tried, endpoint)
-        limit = self._wait_limit()
+        limit = self.timeout if self.request_done else self._wait_limit()
         per_try = cluster.per_try_timeout
         self.per_try = bool(per_try and per_try < limit and self.request_done)
-        session.set_deadline(UPSTREAM, session.now() + (per_try if self.per_try else limit))
+        session.deadline_kind = UPSTREAM
+        session.deadline = now + (per_try if self.per_try else limit)
         conn = cluster.pool.take_idle(endpoint)
         if conn is not None:
             self.send(conn)
@@ -256,7 +258,7 @@ class Exchange:
         limits = cluster.limits
         if not limits.try_acquire_connection():
             # At max_connections: wait in the cluster's bounded queue for a connection.
-            if not limits.enqueue(self, session.now() + limits.pending_timeout):
+            if not limits.enqueue(self, now + limits.pending_timeout):
                 self.reason = limits.reason("max_pending_requests")
                 self.fail_local(Failure.OVERFLOW)
                 return
@@ -343,8 +345,7 @@ class Exchange:
             return
         self.conn = conn
         self.sent = True
-        assert self.endpoint is not None
-        self.endpoint.active_requests += 1
+        self.endpoint.active_requests += 1  # type: ignore[union-attr]
         self.upstream_start = time.perf_counter()
         data = self.request_bytes
         if self.body:
@@ -353,9 +354,8 @@ class Exchange:
                 self.body.clear()
         if self.request_done and self.head.chunked:
             data += LAST_CHUNK
-        conn.send(self, self.head.method, data)
-        if not self.session.feeding:
-            conn.flush()
+        # Within a client read the bytes wait for its end (and a body in the same read).
+        conn.send(self, self.head.method, data, not self.session.feeding)
 
     def _wait_limit(self) -> float:
         """Envoy's rule: the request timeout runs once the whole request was received; while
@@ -408,28 +408,13 @@ class Exchange:
     def on_response_head(self, head: ResponseHead) -> None:
         session = self.session
         route = self.route
-        cluster = self.cluster
-        assert route is not None and cluster is not None
+        assert route is not None
         self.response_started = True
         status = self.status = head.status
         self.upstream_keep = head.keep_alive
         now = session.loop.time()
-        endpoint = self.endpoint
-        if endpoint is not None:
-            latency = time.perf_counter() - self.upstream_start
-            # The average the admin API shows: an EWMA of time to the response head.
-            ewma = endpoint.latency_ewma
-            endpoint.latency_ewma = latency if not ewma else ewma + (latency - ewma) * 0.1
-            if cluster.observe is not None:
-                cluster.observe(endpoint, latency, now)
-            retry_after = 0.0
-            if status == 429 or status == 503:
-                for name, value in head.headers:
-                    if name == b"retry-after":
-                        retry_after = parse_retry_after(value) or 0.0
-            cluster.endpoint_set.record(endpoint, status, latency, now, retry_after)
-            if (status >= 500 or route.retry_status) and self._retry_status(status, retry_after):
-                return
+        if self.endpoint is not None and self._observe(head, now):
+            return
         if status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
             return
@@ -469,12 +454,69 @@ class Exchange:
             fields.append(b"connection: close\r\n")
         elif self.head.version == b"1.0":
             fields.append(b"connection: keep-alive\r\n")
-        line = _STATUS_LINES.get(status)
-        if line is None or head.reason != _REASONS.get(status):
-            line = status_line(status, head.reason)
-        data = b"%s%s\r\n" % (line, b"".join(fields))
+        data = b"%s%s\r\n" % (_status_line(head), b"".join(fields))
         self.bytes_out += len(data)
         session.out.append(data)
+
+    def on_response_whole(self, head: ResponseHead, body: bytes) -> None:
+        """A whole response with its Content-Length body in one read (the reader's
+        take_whole): head, body and end in one call. A response that needs any decision
+        beyond forwarding it as received takes the three events instead."""
+        route = self.route
+        session = self.session
+        status = head.status
+        raw = head.raw
+        if (
+            raw is None
+            or status >= 500
+            or status == 429
+            or route is None
+            or not route.plain_response
+            or route.retry_status
+            or self.set_cookie
+            or not self.keep_client
+            or not self.request_done
+            or self.head.version != b"1.1"
+            or session.listener.closing
+        ):
+            self.on_response_head(head)
+            if self.conn is not None:  # not dropped for a retry
+                if body:
+                    self.on_response_body(body)
+                self.on_response_end()
+            return
+        self.response_started = True
+        self.status = status
+        self.upstream_keep = head.keep_alive
+        now = session.loop.time()
+        self._observe(head, now)
+        data = b"%s%s\r\n%s" % (_status_line(head), raw, body)
+        self.bytes_out += len(data)
+        session.out.append(data)
+        self._end_upstream(now)
+
+    def _observe(self, head: ResponseHead, now: float) -> bool:
+        """Feed the response's latency and status to the endpoint's state and the balancer.
+        True if the response is being dropped for a retry."""
+        endpoint = self.endpoint
+        cluster = self.cluster
+        assert endpoint is not None and cluster is not None
+        status = head.status
+        latency = time.perf_counter() - self.upstream_start
+        # The average the admin API shows: an EWMA of time to the response head.
+        ewma = endpoint.latency_ewma
+        endpoint.latency_ewma = latency if not ewma else ewma + (latency - ewma) * 0.1
+        if cluster.observe is not None:
+            cluster.observe(endpoint, latency, now)
+        retry_after = 0.0
+        if status == 429 or status == 503:
+            for name, value in head.headers:
+                if name == b"retry-after":
+                    retry_after = parse_retry_after(value) or 0.0
+        cluster.endpoint_set.record(endpoint, status, latency, now, retry_after)
+        route = self.route
+        assert route is not None
+        return bool(status >= 500 or route.retry_status) and self._retry_status(status, retry_after)
 
     def _retry_status(self, status: int, retry_after: float) -> bool:
         """retry_on gateway-error / 5xx / retriable-status-codes: if this status may be retried,
@@ -544,18 +586,22 @@ class Exchange:
             return  # the end of a 101 head: the connection now carries another protocol
         if self.chunked_out:
             session.out.append(LAST_CHUNK)
+        self._end_upstream(session.loop.time())
+
+    def _end_upstream(self, now: float) -> None:
+        """The response is complete: account for it, give the connection back, finish."""
         conn = self.conn
         self.conn = None
-        now = session.now()
         if conn is not None:
             self._done_with_endpoint()
-            assert self.cluster is not None
-            self.cluster.record_latency(time.perf_counter() - self.upstream_start)
+            cluster = self.cluster
+            assert cluster is not None
+            cluster.record_latency(time.perf_counter() - self.upstream_start)
             if self.request_done and self.upstream_keep:
-                self.cluster.pool.release(conn, now)
+                cluster.pool.release(conn, now)
             else:
                 conn.close()
-        session.exchange_done(self, now)
+        self.session.exchange_done(self, now)
 
     def on_response_error(self, reason: str) -> None:
         self.conn = None
@@ -793,6 +839,13 @@ class HttpSession(asyncio.Protocol):
         self.set_deadline(HEADER, self.now() + listener.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self.current is None and self.tunnel is None:
+            # Between requests, a read that is one whole common request skips the reader.
+            head = self.parser.take_whole(data)
+            if head is not None:
+                self.got_bytes = True
+                self.on_request_head(head)
+                return
         if self.tunnel is not None:
             self.tunnel.write(data)
             self.tunnel.flush()

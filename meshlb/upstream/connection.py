@@ -27,6 +27,7 @@ class ConnectionOwner(Protocol):
     """What an exchange implements to receive a response from an upstream connection."""
 
     def on_response_head(self, head: ResponseHead) -> None: ...
+    def on_response_whole(self, head: ResponseHead, body: bytes) -> None: ...
     def on_response_informational(self, head: ResponseHead) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
     def on_response_end(self) -> None: ...
@@ -90,7 +91,12 @@ class UpstreamConnection(asyncio.Protocol):
             owner.on_tunnel_data(data)
             return
         try:
-            self.parser.feed(data)
+            whole = self.parser.take_whole(data)
+            if whole is None:
+                self.parser.feed(data)
+            else:
+                head, end = whole  # one whole response of the common shape
+                owner.on_response_whole(head, data[end:] if head.content_length else b"")
             owner.flush()
             if self.switching:
                 self.switching = False
@@ -151,13 +157,19 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by exchanges and the pool ------------------------------------------------------
 
-    def send(self, owner: ConnectionOwner, method: bytes, data: bytes) -> None:
-        assert self.transport is not None
+    def send(self, owner: ConnectionOwner, method: bytes, data: bytes, now: bool = False) -> None:
+        """Start a request: its head (and any body so far) is written at once with `now`,
+        else at the next flush()."""
         self.owner = owner
         self.received = False
         self.requests += 1
         self.parser.expect(method)
-        self.out.append(data)
+        if now and not self.out:
+            self.transport.write(data)  # type: ignore[union-attr]
+        else:
+            self.out.append(data)
+            if now:
+                self.flush()
 
     def write(self, data: bytes) -> None:
         """Queue request bytes; they leave at the next flush() (the end of the client read)."""
