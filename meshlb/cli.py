@@ -191,7 +191,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    print(f"meshlb {__version__}")
+    from meshlb.protocol.fastpath import SCANNER
+
+    # The head scanner tells whether the C part was built (see the README's install notes).
+    print(f"meshlb {__version__} (python {sys.version.split()[0]}, head scanner: {SCANNER})")
     return 0
 
 

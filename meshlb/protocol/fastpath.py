@@ -1,4 +1,4 @@
-"""Recognizers for the heads nearly every exchange carries, checked in a few C calls.
+"""Recognizers for the heads nearly every exchange carries, in one pass over the bytes.
 
 Most requests are `GET /path HTTP/1.1` with a Host and a handful of ordinary fields, and
 most responses are `HTTP/1.1 200 OK` with a Content-Length. For those, the general codec's
@@ -11,16 +11,21 @@ differential tests in tests/protocol/test_fastpath.py hold it to that.
 
 What "unambiguous" means here:
 
-- The whole head matches one regular expression: a known method, an origin-form target of
-  visible ASCII without "#", HTTP/1.1, and field lines that are `token ":" value` with
-  values of visible ASCII, space and tab only (so no CR, LF, CTL, obs-fold or obs-text:
-  S1-S4 and S5 hold by construction).
-- No value ends in whitespace (the general path trims it, and then may not forward the line
-  verbatim).
+- The start line is `METHOD SP /target SP HTTP/1.1` with a known method and a target of
+  visible ASCII without "#" (S5, M5, M6), or `HTTP/1.1 SP 2xx-5xx SP reason`.
+- Field lines are `token ":" value` with values of visible ASCII, space and tab only: no
+  CR, LF, CTL, obs-fold or obs-text (S1-S4 hold by construction).
 - No field the proxy must act on appears, apart from Host and Content-Length in a request
-  and Content-Length and a plain Connection in a response; those appear once, with
-  canonical values (M1, M4). Any other special field (Transfer-Encoding, Upgrade, Expect,
-  hop-by-hop fields, X-Forwarded-*, X-Request-Id, Proxy-*) sends the head the general way.
+  and Content-Length and a plain Connection (keep-alive or close) in a response; those
+  appear once, with canonical values (M1, M4). Any other special field (Transfer-Encoding,
+  Upgrade, Expect, hop-by-hop fields, X-Forwarded-*, X-Request-Id, Proxy-*) sends the head
+  the general way. Other fields go out verbatim, as the general path sends them too.
+- Limits (M9): the field count, the target length and the Content-Length against the body
+  limit.
+
+The scanning is done by `_scan.c` when the extension was built (pip builds it where a C
+compiler exists), else by the pure-Python scanners below, which are the reference: both
+return the same tuples, and the tests run every case against both.
 
 The heads returned carry their field lines verbatim in `raw`; their `headers` list is built
 from `raw` only if somebody asks for it (messages.py).
@@ -29,10 +34,16 @@ from `raw` only if somebody asks for it (messages.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 from .messages import H1Limits, RequestHead, ResponseHead
 from .validate import KNOWN_METHODS, ProtocolError, check_host
+
+# (method, target, host, content_length or -1, raw) | None
+RequestScan = tuple[bytes, bytes, bytes, int, bytes] | None
+# (status, reason, content_length or -1, keep_alive, raw) | None
+ResponseScan = tuple[int, bytes, int, bool, bytes] | None
 
 _NAME: Final = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:"
 _VALUE: Final = rb"[\x20-\x7e\t]*\r\n"
@@ -43,92 +54,83 @@ _RESPONSE: Final = re.compile(
     rb"HTTP/1\.1 ([2-5][0-9][0-9]) ([\x20-\x7e\t]*)\r\n(?:" + _NAME + _VALUE + rb")*\r\n"
 )
 
-# Every field that needs a decision, found in one pass over the lower-cased head, with its
-# value (from the first non-blank byte to the end of the line, trailing whitespace kept).
-# A name listed here is acted on or refused; any other name is forwarded as received.
+# Every field that may need a decision, found in one pass over the lower-cased head, with
+# its value (from the first non-blank byte to the end of the line, trailing blanks kept).
 _SPECIAL: Final = re.compile(
     rb"\n(host|content-length|connection|transfer-encoding|upgrade|keep-alive|te|trailer"
-    rb"|expect|x-request-id|x-forwarded-for|proxy-[^:]*):[ \t]*([^\r]*)"
+    rb"|expect|x-request-id|x-forwarded-[^:]*|proxy-[^:]*):[ \t]*([^\r]*)"
 )
+
+_PLAIN, _HOST, _LENGTH, _CONNECTION, _REFUSE = range(5)
+_REQUEST_KINDS: Final = {b"host": _HOST, b"content-length": _LENGTH}
+_RESPONSE_KINDS: Final = {
+    b"content-length": _LENGTH,
+    b"connection": _CONNECTION,
+    b"expect": _PLAIN,
+    b"x-request-id": _PLAIN,
+}
 
 # Status codes as sent, to their int, for the codes the response pattern admits.
 _STATUS: Final = {b"%d" % code: code for code in range(200, 600)}
 
 
-def _length(value: bytes) -> int | None:
-    """A canonical Content-Length (M1: digits only, no leading zero, at most 18), or None."""
+def _length(value: bytes) -> int:
+    """A canonical Content-Length (M1: digits only, no leading zero, at most 18), or -2."""
     if value.isdigit() and len(value) <= 18 and (value[0] != 0x30 or len(value) == 1):
         return int(value)
-    return None
+    return -2
 
 
-def fast_request_head(head: bytes, limits: H1Limits, valid_host: bytes) -> RequestHead | None:
-    """A RequestHead for a complete head (CRLFCRLF included) this module can vouch for.
+def _response_kind(name: bytes) -> int:
+    kind = _RESPONSE_KINDS.get(name)
+    if kind is not None:
+        return kind
+    return _PLAIN if name.startswith(b"x-forwarded-") and name != b"x-forwarded-for" else _REFUSE
 
-    `valid_host` is a Host value that already passed check_host on this connection.
-    """
+
+def scan_request_py(head: bytes, max_target: int, max_headers: int) -> RequestScan:
     match = _REQUEST.fullmatch(head)
-    if match is None:
+    if match is None or match.end(2) - match.start(2) > max_target:
         return None
-    method, target = match.group(1, 2)
-    if method not in KNOWN_METHODS or len(target) > limits.max_target_bytes:
-        return None
-    lower = head.lower()
-    if lower.find(b"forwarded-") >= 0:  # X-Forwarded-*: meshlb writes them itself
-        return None
+    if len(head) > 4 * max_headers and head.count(b"\n") - 2 > max_headers:
+        return None  # (a field line takes at least 4 bytes: shorter heads are within)
     host = None
-    length = None
-    for field in _SPECIAL.finditer(lower):
-        name = field.group(1)
-        if name == b"host" and host is None:
+    length = -1
+    for field in _SPECIAL.finditer(head.lower()):
+        kind = _REQUEST_KINDS.get(field.group(1), _REFUSE)
+        if kind == _HOST and host is None:
             start, end = field.span(2)
             host = head[start:end]
-        elif name == b"content-length" and length is None:
+        elif kind == _LENGTH and length == -1:
             length = _length(field.group(2))
-            if length is None:
+            if length < 0:
                 return None
         else:
             return None
-    if host is None or (
-        len(head) > 4 * limits.max_headers and head.count(b"\n") - 2 > limits.max_headers
-    ):
+    if host is None:
         return None
-    if host != valid_host:
-        try:
-            check_host(host)  # also refuses trailing whitespace, which the general path trims
-        except ProtocolError:
-            return None
-    if length and limits.max_body_bytes and length > limits.max_body_bytes:
-        return None
-    return RequestHead(
-        method,
-        target,
-        b"1.1",
-        host,
-        None,
-        True,
-        length,
-        False,
-        raw=head[match.end(2) + 11 : -2],  # after " HTTP/1.1\r\n"
-    )
+    method, target = match.group(1, 2)
+    return method, target, host, length, head[match.end(2) + 11 : -2]
 
 
-def fast_response_head(head: bytes, limits: H1Limits) -> ResponseHead | None:
-    """A ResponseHead for a complete 2xx-5xx HTTP/1.1 head this module can vouch for."""
+def scan_response_py(head: bytes, max_headers: int) -> ResponseScan:
     match = _RESPONSE.fullmatch(head)
     if match is None:
         return None
-    lower = head.lower()
-    length = None
+    if len(head) > 4 * max_headers and head.count(b"\n") - 2 > max_headers:
+        return None
+    length = -1
     keep_alive = True
     cut = None  # the span of the Connection line, which is hop-by-hop (RFC 9110 §7.6.1)
-    for field in _SPECIAL.finditer(lower):
-        name = field.group(1)
-        if name == b"content-length" and length is None:
+    for field in _SPECIAL.finditer(head.lower()):
+        kind = _response_kind(field.group(1))
+        if kind == _PLAIN:
+            continue
+        if kind == _LENGTH and length == -1:
             length = _length(field.group(2))
-            if length is None:
+            if length < 0:
                 return None
-        elif name == b"connection" and cut is None:
+        elif kind == _CONNECTION and cut is None:
             option = field.group(2).rstrip(b" \t")
             if option == b"close":
                 keep_alive = False
@@ -137,20 +139,53 @@ def fast_response_head(head: bytes, limits: H1Limits) -> ResponseHead | None:
             cut = field.start() + 1, field.end() + 2
         else:
             return None
-    if len(head) > 4 * limits.max_headers and head.count(b"\n") - 2 > limits.max_headers:
-        return None
     status = _STATUS[match.group(1)]
-    if (status == 204 or status == 304) and length is not None:
+    if (status == 204 or status == 304) and length >= 0:
         return None  # RFC 9110 §8.6: the general path decides what such a field means
     line_end = match.end(2) + 2
     raw = head[line_end:-2] if cut is None else head[line_end : cut[0]] + head[cut[1] : -2]
+    return status, match.group(2), length, keep_alive, raw
+
+
+scan_request: Callable[[bytes, int, int], RequestScan] = scan_request_py
+scan_response: Callable[[bytes, int], ResponseScan] = scan_response_py
+try:
+    from ._scan import scan_request, scan_response  # type: ignore[no-redef]
+
+    SCANNER = "c"
+except ImportError:  # built without a C compiler: the same rules, slower
+    SCANNER = "python"
+
+
+def fast_request_head(head: bytes, limits: H1Limits, valid_host: bytes) -> RequestHead | None:
+    """A RequestHead for a complete head (CRLFCRLF included) this module can vouch for.
+
+    `valid_host` is a Host value that already passed check_host on this connection.
+    """
+    scanned = scan_request(head, limits.max_target_bytes, limits.max_headers)
+    if scanned is None:
+        return None
+    method, target, host, length, raw = scanned
+    if method not in KNOWN_METHODS:
+        return None
+    if host != valid_host:
+        try:
+            check_host(host)  # also refuses trailing whitespace, which the general path trims
+        except ProtocolError:
+            return None
+    if length < 0:
+        return RequestHead(method, target, b"1.1", host, None, True, None, False, raw=raw)
+    if limits.max_body_bytes and length > limits.max_body_bytes:
+        return None
+    return RequestHead(method, target, b"1.1", host, None, True, length, False, raw=raw)
+
+
+def fast_response_head(head: bytes, limits: H1Limits) -> ResponseHead | None:
+    """A ResponseHead for a complete 2xx-5xx HTTP/1.1 head this module can vouch for."""
+    scanned = scan_response(head, limits.max_headers)
+    if scanned is None:
+        return None
+    status, reason, length, keep_alive, raw = scanned
     return ResponseHead(
-        status,
-        match.group(2),
-        b"1.1",
-        None,
-        keep_alive,
-        length,
-        False,
-        raw,
+        status, reason, b"1.1", None, keep_alive, length if length >= 0 else None, False, raw
     )

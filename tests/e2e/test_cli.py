@@ -22,6 +22,7 @@ def meshlb(*args: str) -> subprocess.CompletedProcess[str]:
 def test_version() -> None:
     out = meshlb("version")
     assert out.returncode == 0 and out.stdout.startswith("meshlb ")
+    assert "head scanner: " in out.stdout
 
 
 def test_check_accepts_the_shipped_edge_config() -> None:
