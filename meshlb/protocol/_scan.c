@@ -7,7 +7,7 @@
  * shape, and the caller takes the general path.
  *
  *   scan_request(head, max_target, max_headers)
- *       -> (method, target, host, content_length or -1, raw) | None
+ *       -> (method, target, host, content_length or -1, keep_alive, request_id, raw) | None
  *   scan_response(head, max_headers)
  *       -> (status, reason, content_length or -1, keep_alive, raw) | None
  *
@@ -47,7 +47,7 @@ static int name_starts(const char *name, Py_ssize_t len, const char *lower) {
     return len >= n && name_is(name, n, lower);
 }
 
-enum { F_PLAIN, F_HOST, F_LENGTH, F_CONNECTION, F_REFUSE };
+enum { F_PLAIN, F_HOST, F_LENGTH, F_CONNECTION, F_REQUEST_ID, F_REFUSE };
 
 /* The kind of a field name, for requests (request=1) or responses. */
 static int field_kind(const char *name, Py_ssize_t len, int request) {
@@ -64,11 +64,11 @@ static int field_kind(const char *name, Py_ssize_t len, int request) {
         if (name_is(name, len, "upgrade") || name_is(name, len, "trailer")) return F_REFUSE;
         break;
     case 10:
-        if (name_is(name, len, "connection")) return request ? F_REFUSE : F_CONNECTION;
+        if (name_is(name, len, "connection")) return F_CONNECTION;
         if (name_is(name, len, "keep-alive")) return F_REFUSE;
         break;
     case 12:
-        if (name_is(name, len, "x-request-id")) return request ? F_REFUSE : F_PLAIN;
+        if (name_is(name, len, "x-request-id")) return request ? F_REQUEST_ID : F_PLAIN;
         break;
     case 14:
         if (name_is(name, len, "content-length")) return F_LENGTH;
@@ -99,7 +99,8 @@ static long long parse_length(const char *v, Py_ssize_t n) {
 typedef struct {
     Py_ssize_t host_start, host_end;   /* request: Host value, trailing whitespace kept */
     long long length;                  /* -1 absent */
-    Py_ssize_t cut_start, cut_end;     /* response: the Connection line, -1 if none */
+    Py_ssize_t cut_start, cut_end;     /* the Connection line, -1 if none */
+    Py_ssize_t id_start, id_end;       /* request: X-Request-Id, trailing whitespace trimmed */
     int keep_alive;
 } fields_t;
 
@@ -110,6 +111,7 @@ static int scan_fields(const char *s, Py_ssize_t pos, Py_ssize_t size, int reque
     out->host_start = out->host_end = -1;
     out->length = -1;
     out->cut_start = out->cut_end = -1;
+    out->id_start = out->id_end = -1;
     out->keep_alive = 1;
     for (;;) {
         if (pos + 2 > size) return -1;
@@ -141,6 +143,12 @@ static int scan_fields(const char *s, Py_ssize_t pos, Py_ssize_t size, int reque
             if (out->length != -1) return -1;
             out->length = parse_length(s + value_start, value_end - value_start);
             if (out->length < 0) return -1;
+        } else if (kind == F_REQUEST_ID) {
+            if (out->id_start >= 0) return -1;
+            Py_ssize_t end = value_end;
+            while (end > value_start && (s[end - 1] == ' ' || s[end - 1] == '\t')) end--;
+            out->id_start = value_start;
+            out->id_end = end;
         } else { /* F_CONNECTION */
             if (out->cut_start >= 0) return -1;
             Py_ssize_t end = value_end;
@@ -153,6 +161,18 @@ static int scan_fields(const char *s, Py_ssize_t pos, Py_ssize_t size, int reque
             out->cut_end = pos;
         }
     }
+}
+
+/* The field lines from `pos`, less the Connection line (hop-by-hop, RFC 9110 §7.6.1). */
+static PyObject *raw_fields(const char *s, Py_ssize_t pos, Py_ssize_t size, const fields_t *f) {
+    if (f->cut_start < 0) return PyBytes_FromStringAndSize(s + pos, size - 2 - pos);
+    Py_ssize_t before = f->cut_start - pos, after = size - 2 - f->cut_end;
+    PyObject *raw = PyBytes_FromStringAndSize(NULL, before + after);
+    if (raw != NULL) {
+        memcpy(PyBytes_AS_STRING(raw), s + pos, before);
+        memcpy(PyBytes_AS_STRING(raw) + before, s + f->cut_end, after);
+    }
+    return raw;
 }
 
 static PyObject *scan_request(PyObject *self, PyObject *args) {
@@ -173,9 +193,22 @@ static PyObject *scan_request(PyObject *self, PyObject *args) {
     pos += 11;
     fields_t f;
     if (scan_fields(s, pos, size, 1, max_headers, &f) < 0 || f.host_start < 0) Py_RETURN_NONE;
-    return Py_BuildValue("(y#y#y#Ly#)", s, method_end, s + target_start,
+    PyObject *raw = raw_fields(s, pos, size, &f);
+    if (raw == NULL) return NULL;
+    PyObject *request_id = Py_None;
+    if (f.id_start >= 0) {
+        request_id = PyBytes_FromStringAndSize(s + f.id_start, f.id_end - f.id_start);
+        if (request_id == NULL) {
+            Py_DECREF(raw);
+            return NULL;
+        }
+    } else {
+        Py_INCREF(Py_None);
+    }
+    return Py_BuildValue("(y#y#y#LONN)", s, method_end, s + target_start,
                          target_end - target_start, s + f.host_start,
-                         f.host_end - f.host_start, f.length, s + pos, size - 2 - pos);
+                         f.host_end - f.host_start, f.length,
+                         f.keep_alive ? Py_True : Py_False, request_id, raw);
 }
 
 static PyObject *scan_response(PyObject *self, PyObject *args) {
@@ -195,17 +228,7 @@ static PyObject *scan_response(PyObject *self, PyObject *args) {
     fields_t f;
     if (scan_fields(s, pos, size, 0, max_headers, &f) < 0) Py_RETURN_NONE;
     if ((status == 204 || status == 304) && f.length >= 0) Py_RETURN_NONE;
-    PyObject *raw;
-    if (f.cut_start < 0) {
-        raw = PyBytes_FromStringAndSize(s + pos, size - 2 - pos);
-    } else {
-        Py_ssize_t before = f.cut_start - pos, after = size - 2 - f.cut_end;
-        raw = PyBytes_FromStringAndSize(NULL, before + after);
-        if (raw != NULL) {
-            memcpy(PyBytes_AS_STRING(raw), s + pos, before);
-            memcpy(PyBytes_AS_STRING(raw) + before, s + f.cut_end, after);
-        }
-    }
+    PyObject *raw = raw_fields(s, pos, size, &f);
     if (raw == NULL) return NULL;
     return Py_BuildValue("(iy#LON)", status, s + 13, reason_end - 13, f.length,
                          f.keep_alive ? Py_True : Py_False, raw);

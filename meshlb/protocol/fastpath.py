@@ -15,11 +15,12 @@ What "unambiguous" means here:
   visible ASCII without "#" (S5, M5, M6), or `HTTP/1.1 SP 2xx-5xx SP reason`.
 - Field lines are `token ":" value` with values of visible ASCII, space and tab only: no
   CR, LF, CTL, obs-fold or obs-text (S1-S4 hold by construction).
-- No field the proxy must act on appears, apart from Host and Content-Length in a request
-  and Content-Length and a plain Connection (keep-alive or close) in a response; those
-  appear once, with canonical values (M1, M4). Any other special field (Transfer-Encoding,
-  Upgrade, Expect, hop-by-hop fields, X-Forwarded-*, X-Request-Id, Proxy-*) sends the head
-  the general way. Other fields go out verbatim, as the general path sends them too.
+- No field the proxy must act on appears, apart from Host, X-Request-Id and Content-Length
+  in a request, Content-Length in a response, and a plain Connection (keep-alive or close)
+  in either; those appear once, with canonical values (M1, M4), and the Connection line is
+  cut from the verbatim lines (it is hop-by-hop). Any other special field
+  (Transfer-Encoding, Upgrade, Expect, hop-by-hop fields, X-Forwarded-*, Proxy-*) sends
+  the head the general way. Other fields go out verbatim, as the general path sends them.
 - Limits (M9): the field count, the target length and the Content-Length against the body
   limit.
 
@@ -40,8 +41,8 @@ from typing import Final
 from .messages import H1Limits, RequestHead, ResponseHead
 from .validate import KNOWN_METHODS, ProtocolError, check_host
 
-# (method, target, host, content_length or -1, raw) | None
-RequestScan = tuple[bytes, bytes, bytes, int, bytes] | None
+# (method, target, host, content_length or -1, keep_alive, request_id, raw) | None
+RequestScan = tuple[bytes, bytes, bytes, int, bool, bytes | None, bytes] | None
 # (status, reason, content_length or -1, keep_alive, raw) | None
 ResponseScan = tuple[int, bytes, int, bool, bytes] | None
 
@@ -61,8 +62,13 @@ _SPECIAL: Final = re.compile(
     rb"|expect|x-request-id|x-forwarded-[^:]*|proxy-[^:]*):[ \t]*([^\r]*)"
 )
 
-_PLAIN, _HOST, _LENGTH, _CONNECTION, _REFUSE = range(5)
-_REQUEST_KINDS: Final = {b"host": _HOST, b"content-length": _LENGTH}
+_PLAIN, _HOST, _LENGTH, _CONNECTION, _REQUEST_ID, _REFUSE = range(6)
+_REQUEST_KINDS: Final = {
+    b"host": _HOST,
+    b"content-length": _LENGTH,
+    b"connection": _CONNECTION,
+    b"x-request-id": _REQUEST_ID,
+}
 _RESPONSE_KINDS: Final = {
     b"content-length": _LENGTH,
     b"connection": _CONNECTION,
@@ -88,14 +94,27 @@ def _response_kind(name: bytes) -> int:
     return _PLAIN if name.startswith(b"x-forwarded-") and name != b"x-forwarded-for" else _REFUSE
 
 
+def _connection(value: bytes) -> bool | None:
+    """keep-alive -> True, close -> False; any other option: None (the general path)."""
+    option = value.rstrip(b" \t")
+    return True if option == b"keep-alive" else False if option == b"close" else None
+
+
+def _cut(head: bytes, start: int, cut: tuple[int, int] | None) -> bytes:
+    """The field lines from `start`, less the Connection line (RFC 9110 §7.6.1)."""
+    return head[start:-2] if cut is None else head[start : cut[0]] + head[cut[1] : -2]
+
+
 def scan_request_py(head: bytes, max_target: int, max_headers: int) -> RequestScan:
     match = _REQUEST.fullmatch(head)
     if match is None or match.end(2) - match.start(2) > max_target:
         return None
     if len(head) > 4 * max_headers and head.count(b"\n") - 2 > max_headers:
         return None  # (a field line takes at least 4 bytes: shorter heads are within)
-    host = None
+    host = request_id = None
     length = -1
+    keep_alive: bool | None = True
+    cut = None
     for field in _SPECIAL.finditer(head.lower()):
         kind = _REQUEST_KINDS.get(field.group(1), _REFUSE)
         if kind == _HOST and host is None:
@@ -105,12 +124,21 @@ def scan_request_py(head: bytes, max_target: int, max_headers: int) -> RequestSc
             length = _length(field.group(2))
             if length < 0:
                 return None
+        elif kind == _CONNECTION and cut is None:
+            keep_alive = _connection(field.group(2))
+            if keep_alive is None:
+                return None
+            cut = field.start() + 1, field.end() + 2
+        elif kind == _REQUEST_ID and request_id is None:
+            start, end = field.span(2)
+            request_id = head[start:end].rstrip(b" \t")
         else:
             return None
     if host is None:
         return None
     method, target = match.group(1, 2)
-    return method, target, host, length, head[match.end(2) + 11 : -2]
+    raw = _cut(head, match.end(2) + 11, cut)  # the fields start after " HTTP/1.1\r\n"
+    return method, target, host, length, bool(keep_alive), request_id, raw
 
 
 def scan_response_py(head: bytes, max_headers: int) -> ResponseScan:
@@ -131,20 +159,17 @@ def scan_response_py(head: bytes, max_headers: int) -> ResponseScan:
             if length < 0:
                 return None
         elif kind == _CONNECTION and cut is None:
-            option = field.group(2).rstrip(b" \t")
-            if option == b"close":
-                keep_alive = False
-            elif option != b"keep-alive":
+            connection = _connection(field.group(2))
+            if connection is None:
                 return None
+            keep_alive = connection
             cut = field.start() + 1, field.end() + 2
         else:
             return None
     status = _STATUS[match.group(1)]
     if (status == 204 or status == 304) and length >= 0:
         return None  # RFC 9110 §8.6: the general path decides what such a field means
-    line_end = match.end(2) + 2
-    raw = head[line_end:-2] if cut is None else head[line_end : cut[0]] + head[cut[1] : -2]
-    return status, match.group(2), length, keep_alive, raw
+    return status, match.group(2), length, keep_alive, _cut(head, match.end(2) + 2, cut)
 
 
 scan_request: Callable[[bytes, int, int], RequestScan] = scan_request_py
@@ -165,7 +190,7 @@ def fast_request_head(head: bytes, limits: H1Limits, valid_host: bytes) -> Reque
     scanned = scan_request(head, limits.max_target_bytes, limits.max_headers)
     if scanned is None:
         return None
-    method, target, host, length, raw = scanned
+    method, target, host, length, keep_alive, request_id, raw = scanned
     if method not in KNOWN_METHODS:
         return None
     if host != valid_host:
@@ -174,10 +199,23 @@ def fast_request_head(head: bytes, limits: H1Limits, valid_host: bytes) -> Reque
         except ProtocolError:
             return None
     if length < 0:
-        return RequestHead(method, target, b"1.1", host, None, True, None, False, raw=raw)
-    if limits.max_body_bytes and length > limits.max_body_bytes:
-        return None
-    return RequestHead(method, target, b"1.1", host, None, True, length, False, raw=raw)
+        content_length = None
+    elif limits.max_body_bytes and length > limits.max_body_bytes:
+        return None  # the general path answers 413
+    else:
+        content_length = length
+    return RequestHead(
+        method,
+        target,
+        b"1.1",
+        host,
+        None,
+        keep_alive,
+        content_length,
+        False,
+        request_id=request_id,
+        raw=raw,
+    )
 
 
 def fast_response_head(head: bytes, limits: H1Limits) -> ResponseHead | None:

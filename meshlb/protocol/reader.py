@@ -247,6 +247,8 @@ class RequestReader(_Reader):
         head = self._recognize(data)
         if head is None or head.content_length:
             return None
+        if not head.keep_alive:
+            self._state = _DONE  # RFC 9112 §9.6: nothing after a request that closes
         return head
 
     def feed_eof(self) -> None:

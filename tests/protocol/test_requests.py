@@ -350,19 +350,23 @@ def test_unknown_codec_is_refused() -> None:
         (b"Host: a\r\nContent-Length: 0 \r\n", None),
         (b"Host: a \r\nContent-Length: 0\r\n", None),
         (b"Host: a\r\nTransfer-Encoding: Chunked\r\n", None),
-        (b"Host: a\r\nConnection: keep-alive\r\n", None),
+        # Connection is hop-by-hop: never verbatim; a codec may give the other lines.
+        (b"Host: a\r\nConnection: keep-alive\r\n", (None, b"Host: a\r\n")),
         (b"Host: a\r\nX-Forwarded-For: 1.2.3.4\r\n", None),
         (b"Host: a\r\nProxy-Authorization: x\r\n", None),
         (b"Host: a\r\nTE: trailers\r\n", None),
     ],
 )
 def test_field_lines_are_kept_verbatim_when_forwarding_them_is_the_same(
-    request_parser: RequestFactory, fields: bytes, raw: bytes | bool | None
+    request_parser: RequestFactory, fields: bytes, raw: bytes | bool | tuple | None
 ) -> None:
     parser, rec = request_parser()
     body = b"0\r\n\r\n" if b"chunked" in fields.lower() else b""
     parser.feed(b"POST /x HTTP/1.1\r\n" + fields + b"\r\n" + body)
-    assert rec.heads[0].raw == (fields if raw is True else raw)
+    if isinstance(raw, tuple):
+        assert rec.heads[0].raw in raw
+    else:
+        assert rec.heads[0].raw == (fields if raw is True else raw)
 
 
 def test_absolute_form_never_forwards_the_received_host_line(

@@ -182,9 +182,21 @@ def test_scanners_agree_on_arbitrary_bytes(data: bytes) -> None:
 @needs_c
 def test_the_common_heads_are_scanned_alike() -> None:
     request = b"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nAccept: */*\r\n\r\n"
-    expected = (b"GET", b"/a", b"h", 5, b"Host: h\r\nContent-Length: 5\r\nAccept: */*\r\n")
+    expected = (
+        b"GET",
+        b"/a",
+        b"h",
+        5,
+        True,
+        None,
+        b"Host: h\r\nContent-Length: 5\r\nAccept: */*\r\n",
+    )
     assert _scan.scan_request(request, 100, 100) == expected
     assert fastpath.scan_request_py(request, 100, 100) == expected
+    closing = b"GET / HTTP/1.1\r\nconnection: Close\r\nX-Request-Id: r1 \r\nHost: h\r\n\r\n"
+    expected = (b"GET", b"/", b"h", -1, False, b"r1", b"X-Request-Id: r1 \r\nHost: h\r\n")
+    assert _scan.scan_request(closing, 100, 100) == expected
+    assert fastpath.scan_request_py(closing, 100, 100) == expected
     response = b"HTTP/1.1 200 OK\r\nA: 1\r\nConnection: Keep-Alive \r\nContent-Length: 2\r\n\r\n"
     expected_response = (200, b"OK", 2, True, b"A: 1\r\nContent-Length: 2\r\n")
     assert _scan.scan_response(response, 100) == expected_response

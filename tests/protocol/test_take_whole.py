@@ -60,12 +60,23 @@ def test_requests_that_are_not_one_whole_bodiless_message_are_left_to_feed() -> 
     assert parser.take_whole(GET[:-2]) is None  # partial
     post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
     assert parser.take_whole(post) is None  # its body follows
-    assert parser.take_whole(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") is None
     assert parser.take_whole(b"\r\n" + GET) is None  # leading CRLF: the reader skips it
     small = make_request_parser("llhttp", Sink(), H1Limits(max_header_bytes=20))
     assert small.take_whole(GET) is None  # over the header limit: feed() answers 431
     parser.feed(b"GET / HTTP/1.1\r\n")  # mid-head: never
     assert parser.take_whole(b"Host: x\r\n\r\n") is None
+
+
+def test_a_whole_request_that_closes_ends_the_reader() -> None:
+    sink = Sink()
+    parser = make_request_parser("llhttp", sink)
+    head = parser.take_whole(
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-Id: abc\r\n\r\n"
+    )
+    assert head is not None and not head.keep_alive
+    assert head.request_id == b"abc" and head.raw == b"Host: x\r\nX-Request-Id: abc\r\n"
+    parser.feed(GET)  # RFC 9112 §9.6: nothing after it is read
+    assert sink.events == []
 
 
 def test_the_h11_codec_takes_nothing() -> None:
