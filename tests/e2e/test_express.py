@@ -158,3 +158,20 @@ def test_an_http10_client_is_answered_and_closed(front: Meshlb) -> None:
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"\r\nconnection: close\r\n" in response
         assert sock.recv(100) == b""  # closed after the response
+
+
+def test_a_clients_connection_line_stays_and_its_request_id_is_kept(
+    front: Meshlb, scripted: ScriptedBackend
+) -> None:
+    with socket.create_connection(("127.0.0.1", front.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /keep HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nX-Request-Id: r-1\r\n\r\n"
+        )
+        read_response(sock)
+        sock.sendall(b"GET /keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert b"\r\nconnection: close\r\n" in read_response(sock)
+        assert sock.recv(100) == b""  # the client asked to close
+    seen = bytes(scripted.received)
+    assert seen.startswith(b"GET /keep HTTP/1.1\r\nHost: x\r\nX-Request-Id: r-1\r\n")
+    assert b"onnection" not in seen  # hop-by-hop: not forwarded
+    assert seen.count(b"-Id: ") + seen.count(b"-id: ") == 2  # r-1, then one meshlb made
