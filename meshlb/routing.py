@@ -55,6 +55,7 @@ class Route(Generic[C]):
         "retry_policy",
         "plain_request",
         "plain_response",
+        "plain_forward",
         "retry_status",
     )
 
@@ -97,6 +98,10 @@ class Route(Generic[C]):
         self.plain_request = not config.request_headers_remove
         # Nothing to add to or remove from responses: forwarded as received.
         self.plain_response = not (self.response_add or self.response_drop)
+        # Requests go out as received plus the forwarding fields: no rewrite, nothing added.
+        self.plain_forward = (
+            self.plain_request and self.prefix_rewrite is None and not self.request_add
+        )
         self.hash_key: HashKeyConfig | None = config.hash_key
         self.responses = [0] * 6  # responses sent, by status class (index = status // 100)
         self.retry_policy = RetryPolicy(config.retry) if config.retry is not None else None
