@@ -56,6 +56,7 @@ class Route(Generic[C]):
         "plain_request",
         "plain_response",
         "plain_forward",
+        "forward_response",
         "retry_status",
     )
 
@@ -111,6 +112,8 @@ class Route(Generic[C]):
         self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
         sticky = config.sticky
         self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None
+        # Responses need no decision beyond their status class: forwarded as received.
+        self.forward_response = self.plain_response and not self.retry_status and not sticky
         self.set_cookie_prefix = b""
         if sticky is not None:
             max_age = f"; Max-Age={int(sticky.ttl)}" if sticky.ttl is not None else ""

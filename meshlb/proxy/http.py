@@ -120,6 +120,7 @@ class Exchange:
         "per_try",
         "set_cookie",
         "queued",
+        "plain_response",
     )
 
     def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
@@ -157,6 +158,7 @@ class Exchange:
         self.per_try = False  # the current deadline is the per-try timeout
         self.set_cookie = b""
         self.queued = False  # waiting in the cluster's pending queue for a connection
+        self.plain_response = False  # see begin()
 
     # -- request side -----------------------------------------------------------------------
 
@@ -174,6 +176,11 @@ class Exchange:
             self.fail_local(Failure.OVERFLOW)
             return
         self.holds = 1
+        # Its response can go out as received: an HTTP/1.1 client staying connected, and a
+        # route that neither edits responses, nor retries on their status, nor sets cookies.
+        self.plain_response = (
+            route.forward_response and self.keep_client and (self.head.version == b"1.1")
+        )
         self.request_bytes = self._build_request(route)
         if self.head.expect_continue and not self.request_done:
             self.session.write(CONTINUE)
@@ -482,7 +489,6 @@ class Exchange:
         """A whole response with its Content-Length body in one read (the reader's
         take_whole): head, body and end in one call. A response that needs any decision
         beyond forwarding it as received takes the three events instead."""
-        route = self.route
         session = self.session
         status = head.status
         raw = head.raw
@@ -490,13 +496,8 @@ class Exchange:
             raw is None
             or status >= 500
             or status == 429
-            or route is None
-            or not route.plain_response
-            or route.retry_status
-            or self.set_cookie
-            or not self.keep_client
+            or not self.plain_response
             or not self.request_done
-            or self.head.version != b"1.1"
             or session.listener.closing
         ):
             self.on_response_head(head)
