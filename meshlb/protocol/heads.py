@@ -256,6 +256,7 @@ class RequestHeadBuilder(_HeadBuilder):
             seen[FORWARDED_FOR],
             seen[REQUEST_ID],
             # Not verbatim with X-Forwarded-Host/-Proto either: meshlb writes those itself.
+            # (The test is on the whole head, so a mere mention also costs the fast form.)
             _verbatim(head, seen, (host is not None) + (length is not None) + chunked)
             if head is not None and b"forwarded-" not in head.lower()
             else None,
