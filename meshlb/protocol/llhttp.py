@@ -48,16 +48,9 @@ class LlhttpRequestParser(RequestReader):
     __slots__ = ("_builder", "_llhttp")
 
     def __init__(self, sink: RequestSink, limits: H1Limits) -> None:
-        super().__init__(sink, limits)
+        super().__init__(sink, limits, fast_request_head)
         self._builder = RequestHeadBuilder(limits)
         self._llhttp: HttpRequestParser | None = HttpRequestParser(self._builder)
-
-    def _recognize(self, head: bytes) -> RequestHead | None:
-        builder = self._builder
-        common = fast_request_head(head, self.limits, builder.valid_host)
-        if common is not None:
-            builder.valid_host = common.host
-        return common
 
     def _parse_head(self, head: bytes) -> RequestHead:
         common = self._recognize(head)
@@ -106,15 +99,12 @@ class LlhttpResponseParser(ResponseReader):
     __slots__ = ("_builder", "_llhttp")
 
     def __init__(self, sink: ResponseSink, limits: H1Limits) -> None:
-        super().__init__(sink, limits)
+        super().__init__(sink, limits, fast_response_head)
         self._builder = ResponseHeadBuilder(limits)
         self._llhttp: HttpResponseParser | None = HttpResponseParser(self._builder)
 
-    def _recognize(self, head: bytes) -> ResponseHead | None:
-        return fast_response_head(head, self.limits)
-
     def _parse_head(self, head: bytes) -> ResponseHead:
-        common = fast_response_head(head, self.limits)
+        common = self._recognize(head)
         if common is not None:
             return common
         version, status, reason = parse_status_line(head[: head.find(b"\r\n")])

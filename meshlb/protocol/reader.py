@@ -27,6 +27,11 @@ from .body import BodyCallback, ChunkedBody, ContentLengthBody, UntilCloseBody
 from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
 from .validate import ProtocolError, check_head_bytes, parse_request_line, parse_status_line
 
+# A codec's recognizer for heads of the common shape (fastpath.py), if it has one; the
+# request one is given the last Host value that passed check_host on the connection.
+RequestRecognizer = Callable[[bytes, H1Limits, bytes], RequestHead | None]
+ResponseRecognizer = Callable[[bytes, H1Limits], ResponseHead | None]
+
 _HEAD: Final = 0
 _BODY: Final = 1
 _PAUSED: Final = 2  # after an upgrade: bytes are held
@@ -219,34 +224,44 @@ class _Reader:
 class RequestReader(_Reader):
     """Requests of one downstream connection; the codec supplies `_parse_head`."""
 
-    __slots__ = ("sink", "_on_head")
+    __slots__ = ("sink", "_on_head", "_fast", "_valid_host")
 
-    def __init__(self, sink: RequestSink, limits: H1Limits) -> None:
+    def __init__(
+        self, sink: RequestSink, limits: H1Limits, fast: RequestRecognizer | None = None
+    ) -> None:
         super().__init__(limits, sink.on_request_body, sink.on_request_end)
         self.sink = sink
         self._on_head = sink.on_request_head
+        self._fast = fast
+        self._valid_host = b""  # the last Host the recognizer accepted (checked once)
 
     def _parse_head(self, head: bytes) -> RequestHead:
         raise NotImplementedError
 
     def _recognize(self, head: bytes) -> RequestHead | None:
-        """The codec's recognizer for heads of the common shape (fastpath.py), if it has one."""
-        return None
+        fast = self._fast
+        common = None if fast is None else fast(head, self.limits, self._valid_host)
+        if common is not None:
+            self._valid_host = common.host
+        return common
 
     def take_whole(self, data: bytes) -> RequestHead | None:
         """The request, if `data` is exactly one whole request of the common shape with no
         body, between messages: the caller handles it as on_request_head + on_request_end.
         None: pass `data` to feed() as usual. The reader's state is the same either way."""
+        fast = self._fast
         if (
-            self._state != _HEAD
+            fast is None
+            or self._state != _HEAD
             or self._carry
             or data.find(b"\r\n\r\n") != len(data) - 4
             or len(data) > self.limits.max_header_bytes
         ):
             return None
-        head = self._recognize(data)
+        head = fast(data, self.limits, self._valid_host)
         if head is None or head.content_length:
             return None
+        self._valid_host = head.host
         if not head.keep_alive:
             self._state = _DONE  # RFC 9112 §9.6: nothing after a request that closes
         return head
@@ -290,31 +305,41 @@ class RequestReader(_Reader):
 class ResponseReader(_Reader):
     """Responses of one upstream connection, matched to the requests announced by expect()."""
 
-    __slots__ = ("sink", "_on_body", "_expected")
+    __slots__ = ("sink", "_on_body", "_expected", "_fast")
 
-    def __init__(self, sink: ResponseSink, limits: H1Limits) -> None:
+    def __init__(
+        self, sink: ResponseSink, limits: H1Limits, fast: ResponseRecognizer | None = None
+    ) -> None:
         super().__init__(limits, sink.on_response_body, sink.on_response_end)
         self.sink = sink
         self._on_body = sink.on_response_body
         self._expected: deque[bytes] = deque()
+        self._fast = fast
 
     def _parse_head(self, head: bytes) -> ResponseHead:
         raise NotImplementedError
 
     def _recognize(self, head: bytes) -> ResponseHead | None:
-        return None
+        return None if self._fast is None else self._fast(head, self.limits)
 
     def take_whole(self, data: bytes) -> tuple[ResponseHead, int] | None:
         """(head, where its body starts) if `data` is exactly the one response expected, of
         the common shape, with a Content-Length body complete in `data`. The caller handles
         it as head, body and end; None: feed() it instead."""
         expected = self._expected
-        if self._state != _HEAD or self._carry or len(expected) != 1 or expected[0] == b"HEAD":
+        fast = self._fast
+        if (
+            fast is None
+            or self._state != _HEAD
+            or self._carry
+            or len(expected) != 1
+            or expected[0] == b"HEAD"
+        ):
             return None
         end = data.find(b"\r\n\r\n") + 4
         if end < 4 or end > self.limits.max_header_bytes:
             return None
-        head = self._recognize(data[:end])
+        head = fast(data[:end], self.limits)
         if head is None or head.content_length is None or len(data) != end + head.content_length:
             return None
         expected.popleft()

@@ -505,6 +505,7 @@ class Exchange:
                 if body:
                     self.on_response_body(body)
                 self.on_response_end()
+            session.flush()
             return
         self.response_started = True
         self.status = status
@@ -513,7 +514,13 @@ class Exchange:
         self._observe(head, now)
         data = b"%s%s\r\n%s" % (_status_line(head), raw, body)
         self.bytes_out += len(data)
-        session.out.append(data)
+        out = session.out
+        transport = session.transport
+        if out or transport is None or transport.is_closing():
+            out.append(data)
+            session.flush()
+        else:
+            transport.write(data)
         self._end_upstream(now)
 
     def _observe(self, head: ResponseHead, now: float) -> bool:
@@ -614,7 +621,11 @@ class Exchange:
         conn = self.conn
         self.conn = None
         if conn is not None:
-            self._done_with_endpoint()
+            endpoint = self.endpoint
+            if endpoint is not None and self.sent:  # _done_with_endpoint(), inlined
+                endpoint.active_requests -= 1
+                endpoint.total_requests += 1
+                self.sent = False
             cluster = self.cluster
             assert cluster is not None
             cluster.record_latency(time.perf_counter() - self.upstream_start)
@@ -1022,7 +1033,11 @@ class HttpSession(asyncio.Protocol):
         self.deadline = at
 
     def exchange_done(self, exchange: Exchange, now: float) -> None:
-        if exchange.holds:
+        holds = exchange.holds
+        if holds == 1:  # the request's own slot, no retries
+            exchange.holds = 0
+            exchange.cluster.limits.release_request()  # type: ignore[union-attr]
+        elif holds:
             exchange.release_holds()
         listener = self.listener
         route = exchange.route

@@ -27,7 +27,9 @@ class ConnectionOwner(Protocol):
     """What an exchange implements to receive a response from an upstream connection."""
 
     def on_response_head(self, head: ResponseHead) -> None: ...
-    def on_response_whole(self, head: ResponseHead, body: bytes) -> None: ...
+    def on_response_whole(self, head: ResponseHead, body: bytes) -> None:
+        """Head, body and end in one call; the owner also sends what it produced."""
+
     def on_response_informational(self, head: ResponseHead) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
     def on_response_end(self) -> None: ...
@@ -92,11 +94,11 @@ class UpstreamConnection(asyncio.Protocol):
             return
         try:
             whole = self.parser.take_whole(data)
-            if whole is None:
-                self.parser.feed(data)
-            else:
-                head, end = whole  # one whole response of the common shape
+            if whole is not None:
+                head, end = whole  # one whole response of the common shape: sent by the owner
                 owner.on_response_whole(head, data[end:] if head.content_length else b"")
+                return
+            self.parser.feed(data)
             owner.flush()
             if self.switching:
                 self.switching = False
