@@ -33,14 +33,13 @@ class ConnectFailed(Exception):
 
 
 class Pool:
-    __slots__ = ("cluster", "config", "connect_timeout", "idle", "busy", "retired", "limits")
+    __slots__ = ("cluster", "config", "connect_timeout", "idle", "retired", "limits")
 
     def __init__(self, cluster: str, config: PoolConfig, connect_timeout: float) -> None:
         self.cluster = cluster
         self.config = config
         self.connect_timeout = connect_timeout
         self.idle: dict[Endpoint, list[UpstreamConnection]] = {}
-        self.busy: set[UpstreamConnection] = set()
         self.retired = False  # replaced by a reload: connections close when released
         self.limits: ResourceLimits[Waiter] | None = None  # the cluster's, set by the cluster
 
@@ -50,7 +49,6 @@ class Pool:
         while stack:
             conn = stack.pop()
             if not conn.closed:
-                self.busy.add(conn)
                 return conn
         return None
 
@@ -86,13 +84,11 @@ class Pool:
         sock = conn.transport.get_extra_info("socket") if conn.transport else None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.busy.add(conn)
         conn.counted = True
         return conn
 
     def release(self, conn: UpstreamConnection, now: float) -> None:
         """Return a connection whose exchange completed cleanly; keep it if there is room."""
-        self.busy.discard(conn)
         if conn.closed:
             return
         conn.owner = None
@@ -100,7 +96,6 @@ class Pool:
         if limits is not None and limits.pending and not self.retired:
             waiter = limits.dequeue()
             if waiter is not None:
-                self.busy.add(conn)
                 waiter.take_connection(conn)
                 return
         stack = self.idle.setdefault(conn.endpoint, [])
@@ -115,7 +110,6 @@ class Pool:
         if conn.counted:
             conn.counted = False
             self._slot_freed()
-        self.busy.discard(conn)
         stack = self.idle.get(conn.endpoint)
         if stack and conn in stack:
             stack.remove(conn)
@@ -150,4 +144,4 @@ class Pool:
 
     def __repr__(self) -> str:
         idle = sum(len(s) for s in self.idle.values())
-        return f"<Pool {self.cluster} idle={idle} busy={len(self.busy)}>"
+        return f"<Pool {self.cluster} idle={idle}>"

@@ -27,7 +27,6 @@ class FakeTransport:
 def make_conn(pool: Pool, endpoint: Endpoint) -> UpstreamConnection:
     conn = UpstreamConnection(endpoint, pool)
     conn.connection_made(FakeTransport())  # type: ignore[arg-type]
-    pool.busy.add(conn)
     return conn
 
 
