@@ -11,7 +11,7 @@ from typing import Protocol
 
 from .h11codec import H11RequestParser, H11ResponseParser
 from .llhttp import LlhttpRequestParser, LlhttpResponseParser
-from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
+from .messages import H1Limits, RequestHead, RequestSink, ResponseSink
 from .validate import ProtocolError
 
 CODECS = ("llhttp", "h11")
@@ -44,8 +44,8 @@ class ResponseParser(Protocol):
     def feed_eof(self) -> None:
         """Ends a body read until close; a cut-short response gets on_response_error."""
 
-    def take_whole(self, data: bytes) -> tuple[ResponseHead, int] | None:
-        """`data` as the whole expected response (head, body start), or None: feed() it."""
+    def take_whole(self, data: bytes) -> tuple[int, bytes, bool, bytes, int] | None:
+        """`data` as the whole expected response, or None: feed() it (reader.WholeResponse)."""
 
     def expect(self, method: bytes) -> None:
         """Announce a request sent on this connection (HEAD responses have no body)."""

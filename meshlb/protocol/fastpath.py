@@ -214,9 +214,13 @@ def fast_request_head(head: bytes, limits: H1Limits, valid_host: bytes) -> Reque
 def fast_response_head(head: bytes, limits: H1Limits) -> ResponseHead | None:
     """A ResponseHead for a complete 2xx-5xx HTTP/1.1 head this module can vouch for."""
     scanned = scan_response(head, limits.max_headers)
-    if scanned is None:
-        return None
-    status, reason, length, keep_alive, raw = scanned
+    return None if scanned is None else response_head(*scanned)
+
+
+def response_head(
+    status: int, reason: bytes, length: int, keep_alive: bool, raw: bytes
+) -> ResponseHead:
+    """The ResponseHead of a scanned response head (scan_response's tuple)."""
     return ResponseHead(
         status, reason, b"1.1", None, keep_alive, length if length >= 0 else None, False, raw
     )

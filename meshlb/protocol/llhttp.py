@@ -23,7 +23,7 @@ from httptools import (
     HttpResponseParser,
 )
 
-from .fastpath import fast_request_head, fast_response_head
+from .fastpath import fast_request_head, scan_response
 from .heads import (
     RequestHeadBuilder,
     ResponseHeadBuilder,
@@ -99,7 +99,7 @@ class LlhttpResponseParser(ResponseReader):
     __slots__ = ("_builder", "_llhttp")
 
     def __init__(self, sink: ResponseSink, limits: H1Limits) -> None:
-        super().__init__(sink, limits, fast_response_head)
+        super().__init__(sink, limits, scan_response)
         self._builder = ResponseHeadBuilder(limits)
         self._llhttp: HttpResponseParser | None = HttpResponseParser(self._builder)
 

@@ -24,13 +24,18 @@ from collections.abc import Callable
 from typing import Final
 
 from .body import BodyCallback, ChunkedBody, ContentLengthBody, UntilCloseBody
+from .fastpath import response_head
 from .messages import H1Limits, RequestHead, RequestSink, ResponseHead, ResponseSink
 from .validate import ProtocolError, check_head_bytes, parse_request_line, parse_status_line
 
 # A codec's recognizer for heads of the common shape (fastpath.py), if it has one; the
 # request one is given the last Host value that passed check_host on the connection.
 RequestRecognizer = Callable[[bytes, H1Limits, bytes], RequestHead | None]
-ResponseRecognizer = Callable[[bytes, H1Limits], ResponseHead | None]
+# A response scanner (fastpath.scan_response) and what it returns for a common head:
+# (status, reason, content_length or -1, keep_alive, raw field lines).
+ResponseScanner = Callable[[bytes, int], "tuple[int, bytes, int, bool, bytes] | None"]
+# What take_whole returns: (status, reason, keep_alive, raw field lines, where the body starts).
+WholeResponse = tuple[int, bytes, bool, bytes, int]
 
 _HEAD: Final = 0
 _BODY: Final = 1
@@ -308,7 +313,7 @@ class ResponseReader(_Reader):
     __slots__ = ("sink", "_on_body", "_expected", "_fast")
 
     def __init__(
-        self, sink: ResponseSink, limits: H1Limits, fast: ResponseRecognizer | None = None
+        self, sink: ResponseSink, limits: H1Limits, fast: ResponseScanner | None = None
     ) -> None:
         super().__init__(limits, sink.on_response_body, sink.on_response_end)
         self.sink = sink
@@ -320,12 +325,14 @@ class ResponseReader(_Reader):
         raise NotImplementedError
 
     def _recognize(self, head: bytes) -> ResponseHead | None:
-        return None if self._fast is None else self._fast(head, self.limits)
+        scanned = None if self._fast is None else self._fast(head, self.limits.max_headers)
+        return None if scanned is None else response_head(*scanned)
 
-    def take_whole(self, data: bytes) -> tuple[ResponseHead, int] | None:
-        """(head, where its body starts) if `data` is exactly the one response expected, of
-        the common shape, with a Content-Length body complete in `data`. The caller handles
-        it as head, body and end; None: feed() it instead."""
+    def take_whole(self, data: bytes) -> WholeResponse | None:
+        """If `data` is exactly the one response expected, of the common shape, with a
+        Content-Length body complete in `data`: (status, reason, keep_alive, raw field lines,
+        where the body starts), without building a head. The caller handles it as head, body
+        and end; None: feed() it instead."""
         expected = self._expected
         fast = self._fast
         if (
@@ -339,13 +346,16 @@ class ResponseReader(_Reader):
         end = data.find(b"\r\n\r\n") + 4
         if end < 4 or end > self.limits.max_header_bytes:
             return None
-        head = fast(data[:end], self.limits)
-        if head is None or head.content_length is None or len(data) != end + head.content_length:
+        scanned = fast(data[:end], self.limits.max_headers)
+        if scanned is None:
+            return None
+        status, reason, length, keep_alive, raw = scanned
+        if length < 0 or len(data) != end + length:
             return None
         expected.popleft()
-        if not head.keep_alive:
+        if not keep_alive:
             self._state = _DONE
-        return head, end
+        return status, reason, keep_alive, raw, end
 
     def expect(self, method: bytes) -> None:
         """A request with `method` was sent: its response comes after those already expected."""

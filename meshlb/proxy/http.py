@@ -440,7 +440,7 @@ class Exchange:
         status = self.status = head.status
         self.upstream_keep = head.keep_alive
         now = session.loop.time()
-        if self.endpoint is not None and self._observe(head, now):
+        if self.endpoint is not None and self._observe(status, head, now):
             return
         if status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
@@ -485,21 +485,21 @@ class Exchange:
         self.bytes_out += len(data)
         session.out.append(data)
 
-    def on_response_whole(self, head: ResponseHead, body: bytes) -> None:
+    def on_response_whole(
+        self, status: int, reason: bytes, keep_alive: bool, raw: bytes, body: bytes
+    ) -> None:
         """A whole response with its Content-Length body in one read (the reader's
         take_whole): head, body and end in one call. A response that needs any decision
         beyond forwarding it as received takes the three events instead."""
         session = self.session
-        status = head.status
-        raw = head.raw
         if (
-            raw is None
-            or status >= 500
+            status >= 500
             or status == 429
             or not self.plain_response
             or not self.request_done
             or session.listener.closing
         ):
+            head = ResponseHead(status, reason, b"1.1", None, keep_alive, len(body), False, raw)
             self.on_response_head(head)
             if self.conn is not None:  # not dropped for a retry
                 if body:
@@ -509,10 +509,13 @@ class Exchange:
             return
         self.response_started = True
         self.status = status
-        self.upstream_keep = head.keep_alive
+        self.upstream_keep = keep_alive
         now = session.loop.time()
-        self._observe(head, now)
-        data = b"%s%s\r\n%s" % (_status_line(head), raw, body)
+        self._observe(status, None, now)
+        line = _STATUS_LINES.get(status)
+        if line is None or reason != _REASONS.get(status):
+            line = status_line(status, reason)
+        data = b"%s%s\r\n%s" % (line, raw, body)
         self.bytes_out += len(data)
         out = session.out
         transport = session.transport
@@ -523,13 +526,13 @@ class Exchange:
             transport.write(data)
         self._end_upstream(now)
 
-    def _observe(self, head: ResponseHead, now: float) -> bool:
+    def _observe(self, status: int, head: ResponseHead | None, now: float) -> bool:
         """Feed the response's latency and status to the endpoint's state and the balancer.
-        True if the response is being dropped for a retry."""
+        True if the response is being dropped for a retry. (`head` is needed for a 429 or
+        503, whose Retry-After counts.)"""
         endpoint = self.endpoint
         cluster = self.cluster
         assert endpoint is not None and cluster is not None
-        status = head.status
         latency = time.perf_counter() - self.upstream_start
         # The average the admin API shows: an EWMA of time to the response head.
         ewma = endpoint.latency_ewma
@@ -537,7 +540,7 @@ class Exchange:
         if cluster.observe is not None:
             cluster.observe(endpoint, latency, now)
         retry_after = 0.0
-        if status == 429 or status == 503:
+        if (status == 429 or status == 503) and head is not None:
             for name, value in head.headers:
                 if name == b"retry-after":
                     retry_after = parse_retry_after(value) or 0.0

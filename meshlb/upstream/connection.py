@@ -27,8 +27,11 @@ class ConnectionOwner(Protocol):
     """What an exchange implements to receive a response from an upstream connection."""
 
     def on_response_head(self, head: ResponseHead) -> None: ...
-    def on_response_whole(self, head: ResponseHead, body: bytes) -> None:
-        """Head, body and end in one call; the owner also sends what it produced."""
+    def on_response_whole(
+        self, status: int, reason: bytes, keep_alive: bool, raw: bytes, body: bytes
+    ) -> None:
+        """An HTTP/1.1 response with its Content-Length body: head, body and end in one call
+        (`raw`: the field lines as received, less Connection). The owner also sends it."""
 
     def on_response_informational(self, head: ResponseHead) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
@@ -94,9 +97,10 @@ class UpstreamConnection(asyncio.Protocol):
             return
         try:
             whole = self.parser.take_whole(data)
-            if whole is not None:
-                head, end = whole  # one whole response of the common shape: sent by the owner
-                owner.on_response_whole(head, data[end:] if head.content_length else b"")
+            if whole is not None:  # one whole response of the common shape: sent by the owner
+                status, reason, keep_alive, raw, end = whole
+                body = data[end:] if end < len(data) else b""
+                owner.on_response_whole(status, reason, keep_alive, raw, body)
                 return
             self.parser.feed(data)
             owner.flush()

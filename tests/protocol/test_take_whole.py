@@ -91,8 +91,14 @@ def test_a_whole_response_is_taken_with_where_its_body_starts() -> None:
     parser.expect(b"GET")
     whole = parser.take_whole(OK)
     assert whole is not None
-    head, end = whole
-    assert (head.status, head.content_length, OK[end:]) == (200, 5, b"hello")
+    status, reason, keep_alive, raw, end = whole
+    assert (status, reason, keep_alive, raw) == (
+        200,
+        b"OK",
+        True,
+        b"Server: s\r\nContent-Length: 5\r\n",
+    )
+    assert OK[end:] == b"hello"
     assert parser.take_whole(OK) is None  # nothing more is expected
     parser.expect(b"GET")
     assert parser.take_whole(OK) is not None  # the reader is ready for the next one
@@ -120,6 +126,6 @@ def test_a_whole_response_that_closes_ends_the_reader() -> None:
     parser.expect(b"GET")
     closing = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     whole = parser.take_whole(closing)
-    assert whole is not None and not whole[0].keep_alive
+    assert whole is not None and whole[2] is False  # keep_alive
     parser.feed(OK)  # nothing may follow a response that closes the connection
     assert sink.events == []
