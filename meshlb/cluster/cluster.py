@@ -98,13 +98,20 @@ class Cluster:
         """The balancer's choice through the shared mechanics (`balance.select`), gated by the
         outlier detector's half-open state: one probe request at a time to an endpoint whose
         ejection just ended."""
-        snapshot = self.endpoint_set.snapshot
-        for _ in range(4):
-            result = select(self.balancer, ctx, snapshot)
-            if result is None or self.endpoint_set.admit(result, ctx.now):
+        endpoints = self.endpoint_set
+        snapshot = endpoints.snapshot
+        result = select(self.balancer, ctx, snapshot)
+        detector = endpoints.outlier
+        if result is None or detector is None or not detector.probing:
+            return result  # the common case, without a half-open endpoint anywhere
+        for _ in range(3):
+            if endpoints.admit(result, ctx.now):
                 return result
             ctx.tried = (*ctx.tried, result)
-        return None
+            result = select(self.balancer, ctx, snapshot)
+            if result is None:
+                return None
+        return result if endpoints.admit(result, ctx.now) else None
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name} {self.endpoint_set!r} balancer={self.config.balancer}>"
