@@ -440,7 +440,7 @@ class Exchange:
         status = self.status = head.status
         self.upstream_keep = head.keep_alive
         now = session.loop.time()
-        if self.endpoint is not None and self._observe(status, head, now):
+        if self.endpoint is not None and self._observe(status, head, now) is None:
             return
         if status == 101 and self.head.upgrade is not None and self.conn is not None:
             self._switch_protocols(head)
@@ -511,7 +511,7 @@ class Exchange:
         self.status = status
         self.upstream_keep = keep_alive
         now = session.loop.time()
-        self._observe(status, None, now)
+        latency = self._observe(status, None, now)
         line = _STATUS_LINES.get(status)
         if line is None or reason != _REASONS.get(status):
             line = status_line(status, reason)
@@ -524,12 +524,12 @@ class Exchange:
             session.flush()
         else:
             transport.write(data)
-        self._end_upstream(now)
+        self._end_upstream(now, latency)
 
-    def _observe(self, status: int, head: ResponseHead | None, now: float) -> bool:
+    def _observe(self, status: int, head: ResponseHead | None, now: float) -> float | None:
         """Feed the response's latency and status to the endpoint's state and the balancer.
-        True if the response is being dropped for a retry. (`head` is needed for a 429 or
-        503, whose Retry-After counts.)"""
+        The latency in seconds, or None if the response is being dropped for a retry.
+        (`head` is needed for a 429 or 503, whose Retry-After counts.)"""
         endpoint = self.endpoint
         cluster = self.cluster
         assert endpoint is not None and cluster is not None
@@ -547,7 +547,9 @@ class Exchange:
         cluster.endpoint_set.record(endpoint, status, latency, now, retry_after)
         route = self.route
         assert route is not None
-        return bool(status >= 500 or route.retry_status) and self._retry_status(status, retry_after)
+        if (status >= 500 or route.retry_status) and self._retry_status(status, retry_after):
+            return None
+        return latency
 
     def _retry_status(self, status: int, retry_after: float) -> bool:
         """retry_on gateway-error / 5xx / retriable-status-codes: if this status may be retried,
@@ -619,8 +621,9 @@ class Exchange:
             session.out.append(LAST_CHUNK)
         self._end_upstream(session.loop.time())
 
-    def _end_upstream(self, now: float) -> None:
-        """The response is complete: account for it, give the connection back, finish."""
+    def _end_upstream(self, now: float, latency: float | None = None) -> None:
+        """The response is complete: account for it, give the connection back, finish.
+        `latency`: the request's duration upstream, if already taken."""
         conn = self.conn
         self.conn = None
         if conn is not None:
@@ -631,7 +634,9 @@ class Exchange:
                 self.sent = False
             cluster = self.cluster
             assert cluster is not None
-            cluster.record_latency(time.perf_counter() - self.upstream_start)
+            if latency is None:
+                latency = time.perf_counter() - self.upstream_start
+            cluster.record_latency(latency)
             if self.request_done and self.upstream_keep:
                 cluster.pool.release(conn, now)
             else:
@@ -950,7 +955,9 @@ class HttpSession(asyncio.Protocol):
     def on_request_head(self, head: RequestHead) -> None:
         listener = self.listener
         listener.stats.requests_total += 1
-        exchange = Exchange(self, head, time.perf_counter())
+        # (The start time is read only for the access log, the one thing that uses it.)
+        start = time.perf_counter() if listener.access_log is not None else 0.0
+        exchange = Exchange(self, head, start)
         self.reading = exchange
         if self.current is None:
             self.current = exchange
@@ -1129,7 +1136,8 @@ class HttpSession(asyncio.Protocol):
                 endpoint=exchange.endpoint.address if exchange.endpoint else "",
                 bytes_in=exchange.body_size,
                 bytes_out=exchange.bytes_out,
-                duration_ms=round((now - exchange.start) * 1000, 3),
+                # (0 for a request that began before a reload turned the log on)
+                duration_ms=round((now - exchange.start) * 1000, 3) if exchange.start else 0.0,
                 upstream_ms=round((now - exchange.upstream_start) * 1000, 3)
                 if exchange.upstream_start
                 else 0.0,
