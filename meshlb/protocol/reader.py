@@ -255,11 +255,12 @@ class RequestReader(_Reader):
         body, between messages: the caller handles it as on_request_head + on_request_end.
         None: pass `data` to feed() as usual. The reader's state is the same either way."""
         fast = self._fast
+        # (No search for the end of the head: a recognizer accepts only data that ends with
+        # its one empty line.)
         if (
             fast is None
             or self._state != _HEAD
             or self._carry
-            or data.find(b"\r\n\r\n") != len(data) - 4
             or len(data) > self.limits.max_header_bytes
         ):
             return None

@@ -200,7 +200,7 @@ class Exchange:
             and not head.expect_continue
         ):
             # The common request in one formatting step (the general form is below).
-            self.request_id = request_id = ctx.request_id()
+            self.request_id = request_id = ctx.request_id()  # (before the slow branches)
             return b"%s %s HTTP/1.1\r\n%sx-forwarded-for: %s\r\nx-forwarded-host: %s\r\n%s" \
                 b"x-request-id: %s\r\n\r\n" % (
                     head.method,
@@ -1075,7 +1075,8 @@ class HttpSession(asyncio.Protocol):
         if listener.closing or self.client_eof:
             self.close()
             return
-        self.set_deadline(IDLE, now + listener.idle_timeout)
+        self.deadline_kind = IDLE
+        self.deadline = now + listener.idle_timeout
         if exchange.head.upgrade is not None:
             self.parser.resume()  # the upgrade was refused: held bytes are HTTP/1.1 again
 
