@@ -14,7 +14,7 @@ requests/s is its requests/s per core. "CPU eff." compares CPU time per request 
 which is the same ratio when both proxies saturate their core, and the fairer one when the
 shared core 1 (wrk and the backend) limits them first.
 
-    python benchmarks/proxy_vs_nginx.py [--seconds 5] [--rounds 4]
+    python benchmarks/proxy_vs_nginx.py [--seconds 4] [--rounds 8]
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--codec", default="llhttp")
     args = parser.parse_args()
     need("nginx", "wrk", "taskset")
