@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BODY = "hello world\n"  # 12 bytes
@@ -87,12 +90,6 @@ class Sample:
     @property
     def us_per_request(self) -> float:
         return self.cpu_s / self.requests * 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def nginx_version() -> tuple[int, int, int]:

@@ -54,7 +54,6 @@ class Route(Generic[C]):
         "responses",
         "retry_policy",
         "plain_request",
-        "plain_response",
         "plain_forward",
         "forward_response",
         "retry_status",
@@ -97,8 +96,6 @@ class Route(Generic[C]):
         self.response_drop = frozenset(n.lower().encode() for n in config.response_headers_remove)
         # No request header to remove: the codec's raw field lines can be forwarded as they are.
         self.plain_request = not config.request_headers_remove
-        # Nothing to add to or remove from responses: forwarded as received.
-        self.plain_response = not (self.response_add or self.response_drop)
         # Requests go out as received plus the forwarding fields: no rewrite, nothing added.
         self.plain_forward = (
             self.plain_request and self.prefix_rewrite is None and not self.request_add
@@ -112,8 +109,11 @@ class Route(Generic[C]):
         self.hash_of = _hash_source(config.hash_key) if config.hash_key is not None else None
         sticky = config.sticky
         self.sticky_cookie = sticky.cookie.encode() if sticky is not None else None
-        # Responses need no decision beyond their status class: forwarded as received.
-        self.forward_response = self.plain_response and not self.retry_status and not sticky
+        # Responses need no decision beyond their status class (nothing added or removed, no
+        # retry on a status below 500, no cookie to set): forwarded as received.
+        self.forward_response = not (
+            self.response_add or self.response_drop or self.retry_status or sticky
+        )
         self.set_cookie_prefix = b""
         if sticky is not None:
             max_age = f"; Max-Age={int(sticky.ttl)}" if sticky.ttl is not None else ""

@@ -254,20 +254,13 @@ class RequestReader(_Reader):
         """The request, if `data` is exactly one whole request of the common shape with no
         body, between messages: the caller handles it as on_request_head + on_request_end.
         None: pass `data` to feed() as usual. The reader's state is the same either way."""
-        fast = self._fast
         # (No search for the end of the head: a recognizer accepts only data that ends with
         # its one empty line.)
-        if (
-            fast is None
-            or self._state != _HEAD
-            or self._carry
-            or len(data) > self.limits.max_header_bytes
-        ):
+        if self._state != _HEAD or self._carry or len(data) > self.limits.max_header_bytes:
             return None
-        head = fast(data, self.limits, self._valid_host)
+        head = self._recognize(data)
         if head is None or head.content_length:
             return None
-        self._valid_host = head.host
         if not head.keep_alive:
             self._state = _DONE  # RFC 9112 §9.6: nothing after a request that closes
         return head

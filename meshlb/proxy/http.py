@@ -70,11 +70,11 @@ _STATUS_LINES = {s.value: status_line(s.value) for s in HTTPStatus}
 _REASONS = {s.value: s.phrase.encode("latin-1") for s in HTTPStatus}
 
 
-def _status_line(head: ResponseHead) -> bytes:
+def _status_line(status: int, reason: bytes) -> bytes:
     """The status line to send: prepared once for each status with its usual reason."""
-    line = _STATUS_LINES.get(head.status)
-    if line is None or head.reason != _REASONS.get(head.status):
-        line = status_line(head.status, head.reason)
+    line = _STATUS_LINES.get(status)
+    if line is None or reason != _REASONS.get(status):
+        line = status_line(status, reason)
     return line
 
 
@@ -120,7 +120,7 @@ class Exchange:
         "per_try",
         "set_cookie",
         "queued",
-        "plain_response",
+        "forward_as_received",
     )
 
     def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
@@ -158,7 +158,7 @@ class Exchange:
         self.per_try = False  # the current deadline is the per-try timeout
         self.set_cookie = b""
         self.queued = False  # waiting in the cluster's pending queue for a connection
-        self.plain_response = False  # see begin()
+        self.forward_as_received = False  # see begin()
 
     # -- request side -----------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class Exchange:
         self.holds = 1
         # Its response can go out as received: an HTTP/1.1 client staying connected, and a
         # route that neither edits responses, nor retries on their status, nor sets cookies.
-        self.plain_response = (
+        self.forward_as_received = (
             route.forward_response and self.keep_client and (self.head.version == b"1.1")
         )
         self.request_bytes = self._build_request(route)
@@ -481,7 +481,7 @@ class Exchange:
             fields.append(b"connection: close\r\n")
         elif self.head.version == b"1.0":
             fields.append(b"connection: keep-alive\r\n")
-        data = b"%s%s\r\n" % (_status_line(head), b"".join(fields))
+        data = b"%s%s\r\n" % (_status_line(status, head.reason), b"".join(fields))
         self.bytes_out += len(data)
         session.out.append(data)
 
@@ -495,7 +495,7 @@ class Exchange:
         if (
             status >= 500
             or status == 429
-            or not self.plain_response
+            or not self.forward_as_received
             or not self.request_done
             or session.listener.closing
         ):
@@ -512,18 +512,9 @@ class Exchange:
         self.upstream_keep = keep_alive
         now = session.loop.time()
         latency = self._observe(status, None, now)
-        line = _STATUS_LINES.get(status)
-        if line is None or reason != _REASONS.get(status):
-            line = status_line(status, reason)
-        data = b"%s%s\r\n%s" % (line, raw, body)
+        data = b"%s%s\r\n%s" % (_status_line(status, reason), raw, body)
         self.bytes_out += len(data)
-        out = session.out
-        transport = session.transport
-        if out or transport is None or transport.is_closing():
-            out.append(data)
-            session.flush()
-        else:
-            transport.write(data)
+        session.write(data)
         self._end_upstream(now, latency)
 
     def _observe(self, status: int, head: ResponseHead | None, now: float) -> float | None:
@@ -627,11 +618,7 @@ class Exchange:
         conn = self.conn
         self.conn = None
         if conn is not None:
-            endpoint = self.endpoint
-            if endpoint is not None and self.sent:  # _done_with_endpoint(), inlined
-                endpoint.active_requests -= 1
-                endpoint.total_requests += 1
-                self.sent = False
+            self._done_with_endpoint()
             cluster = self.cluster
             assert cluster is not None
             if latency is None:
@@ -1043,11 +1030,7 @@ class HttpSession(asyncio.Protocol):
         self.deadline = at
 
     def exchange_done(self, exchange: Exchange, now: float) -> None:
-        holds = exchange.holds
-        if holds == 1:  # the request's own slot, no retries
-            exchange.holds = 0
-            exchange.cluster.limits.release_request()  # type: ignore[union-attr]
-        elif holds:
+        if exchange.holds:
             exchange.release_holds()
         listener = self.listener
         route = exchange.route
