@@ -147,6 +147,12 @@ class ChunkedBody:
         # Refuse a line that can no longer end well as soon as it is too long, with the
         # status the complete line would get (so the answer does not depend on the reads).
         line = self.line + part
+        if b"\n" in part or b"\r" in line[:-1]:
+            # RFC 9112 §7.1: chunk-size, chunk-ext and trailer lines end in CRLF. A bare LF
+            # (or CR) ends nothing: waiting for a CRLF that may never come would leave the
+            # connection hanging, and a peer that framed the line at that LF reads another
+            # body than ours.
+            raise ProtocolError(400, "bare LF or CR in chunked framing")
         if self.state == _SIZE:
             if len(line) > _MAX_SIZE_LINE + 1:
                 raise ProtocolError(400, "chunk size line too long")

@@ -63,7 +63,8 @@ M9  Limits (H1Limits): head bytes and field count -> 431 (RFC 6585 §5), target 
 Chunked bodies follow RFC 9112 §7.1 with no leniency: 1-16 hex digits (a 64-bit value),
 no whitespace (the BWS the grammar tolerates is where parsers disagree), extensions are
 `;token[=token|quoted-string]` up to MAX_CHUNK_EXT_BYTES per message, data ends in CRLF,
-and trailer fields obey S1-S4 and are dropped.
+and trailer fields obey S1-S4 and are dropped. Every chunk line ends in CRLF: a bare LF or
+CR is refused as soon as it arrives (body.py), not when a CRLF finally comes.
 """
 
 from __future__ import annotations

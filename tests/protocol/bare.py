@@ -71,7 +71,8 @@ H11_LETS_THROUGH = _names(
     method_lower_case connect connection_names_cl connection_names_te connection_names_host
     expect_unknown upgrade_with_body chunk_size_17_digits chunk_size_trailing_space
     chunk_ext_nul chunk_ext_no_name chunk_ext_unterminated_quote chunk_ext_too_long
-    trailer_folded header_section_too_large too_many_fields target_too_long
+    trailer_folded trailer_bare_lf trailer_end_bare_lf header_section_too_large too_many_fields
+    target_too_long
     """
 )
 # Syntax cases (S1-S4 in validate.py) that the llhttp codec leaves to llhttp's strict mode.

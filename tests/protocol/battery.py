@@ -281,12 +281,19 @@ def malformed(limits: H1Limits = LIMITS) -> list[Bad]:
         ),
         Bad("chunk_ext_bare_lf", _chunked(b"5;a\nhello\r\n0\r\n\r\n"), 400, garden),
         Bad("chunk_size_bare_lf", _chunked(b"5\nhello\r\n0\r\n\r\n"), 400, garden),
+        # With no CRLF anywhere after it, a bare LF must be refused at once, not waited on.
+        Bad("chunk_size_bare_lf_only", _chunked(b"5\nhello\n0\n\n"), 400, rfc),
+        Bad("chunk_ext_bare_lf_only", _chunked(b"5;a=b\nhello\n0\n\n"), 400, rfc),
+        Bad("chunk_last_bare_lf", _chunked(b"5\r\nhello\r\n0\n\n"), 400, rfc),
+        Bad("chunk_size_bare_cr_only", _chunked(b"5\rhello\r0\r\r"), 400, rfc),
         Bad("chunk_data_no_crlf", _chunked(b"5\r\nhelloXX0\r\n\r\n"), 400, ps),
         Bad("chunk_data_bare_lf", _chunked(b"5\r\nhello\n0\r\n\r\n"), 400, garden),
         Bad("chunk_data_too_long", _chunked(b"3\r\nhello\r\n0\r\n\r\n"), 400, ps),
         Bad("trailer_nul", _chunked(b"0\r\nX: a\x00\r\n\r\n"), 400, garden),
         Bad("trailer_folded", _chunked(b"0\r\nX: a\r\n b\r\n\r\n"), 400, garden),
         Bad("trailer_bad_name", _chunked(b"0\r\nX Y: a\r\n\r\n"), 400, garden),
+        Bad("trailer_bare_lf", _chunked(b"0\r\nX: a\n\n"), 400, rfc),
+        Bad("trailer_end_bare_lf", _chunked(b"5\r\nhello\r\n0\r\n\n"), 400, rfc),
         # -- limits
         Bad("header_section_too_large", _get(H, b"X: " + b"a" * limits.max_header_bytes), 431, rfc),
         Bad(

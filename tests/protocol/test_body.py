@@ -66,7 +66,12 @@ def test_chunked_body_one_byte_at_a_time_never_buffers_data() -> None:
         (b"5\r\nhello\rX", 400),
         (b"5\r\nhello\n", 400),
         (b"zz\r\n", 400),
-        (b"5\n", None),  # not yet an error: no CRLF has come
+        (b"5\n", 400),  # a bare LF ends no line (RFC 9112 §7.1): refused at once
+        (b"5;a=b\n", 400),
+        (b"5\rX", 400),
+        (b"5\r", None),  # not yet an error: its LF may be in the next read
+        (b"0\r\nX: a\n", 400),
+        (b"0\r\n\n", 400),
         (b"0\r\nBad Name: x\r\n\r\n", 400),
         (b"0\r\nX: \x7f\r\n\r\n", 400),
     ],
