@@ -5,6 +5,11 @@ For databases, SMTP and any TCP protocol. The endpoint is picked when the client
 on another endpoint before the client is dropped, so a dead block is routed around before a
 byte is lost. Each side pauses the other's reading while its write buffer is full, and a
 half-close is passed on (write_eof) so request/response protocols can finish.
+
+While the upstream connect is under way the client's bytes are buffered, up to HIGH_WATER
+before its reading is paused, and so is its half-close: once connected, the buffered bytes
+go out first and then the EOF. Each direction ends on its own; the session closes when both
+have (or when either side closes or resets).
 """
 
 from __future__ import annotations
@@ -101,12 +106,14 @@ class TcpSession(asyncio.Protocol):
         "transport",
         "upstream",
         "pending",
+        "pending_size",
         "peer",
         "deadline",
         "closed",
         "tried",
         "loop",
-        "eofs",
+        "client_ended",
+        "upstream_ended",
     )
 
     def __init__(self, listener: TcpListenerContext) -> None:
@@ -114,12 +121,14 @@ class TcpSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upstream: _Upstream | None = None
         self.pending: list[bytes] = []  # client bytes that arrived before the upstream connect
+        self.pending_size = 0
         self.peer = "-"
         self.deadline = 0.0
         self.closed = False
         self.tried: tuple[Endpoint, ...] = ()
         self.loop = asyncio.get_running_loop()
-        self.eofs = 0  # half-closes seen; after both directions ended the session closes
+        self.client_ended = False  # the client sent its EOF (client -> upstream is done)
+        self.upstream_ended = False  # the upstream sent its EOF (upstream -> client is done)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -157,9 +166,7 @@ class TcpSession(asyncio.Protocol):
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.upstream = upstream
-            if self.pending:
-                upstream.transport.write(b"".join(self.pending))  # type: ignore[union-attr]
-                self.pending.clear()
+            self._flush_pending(upstream)
             return
         self.listener.stats.local_failures["TCP_NO_UPSTREAM"] += 1
         log.warning(
@@ -172,6 +179,19 @@ class TcpSession(asyncio.Protocol):
     def touch(self) -> None:
         self.deadline = self.loop.time() + self.listener.idle_timeout
 
+    def _flush_pending(self, upstream: _Upstream) -> None:
+        """Send what the client sent while connecting, then its EOF if it came."""
+        transport = upstream.transport
+        assert transport is not None
+        # Resume first: the write below pauses the client again if it fills the buffer.
+        self.resume_client()
+        if self.pending:
+            transport.write(b"".join(self.pending))
+            self.pending.clear()
+            self.pending_size = 0
+        if self.client_ended and transport.can_write_eof():
+            transport.write_eof()
+
     def data_received(self, data: bytes) -> None:
         self.touch()
         upstream = self.upstream
@@ -179,21 +199,22 @@ class TcpSession(asyncio.Protocol):
             upstream.transport.write(data)
         else:
             self.pending.append(data)
-            if sum(map(len, self.pending)) > HIGH_WATER and self.transport is not None:
-                self.transport.pause_reading()
+            self.pending_size += len(data)
+            if self.pending_size > HIGH_WATER:
+                self.pause_client()
 
     def eof_received(self) -> bool:
+        self.client_ended = True
         upstream = self.upstream
-        if upstream is not None and upstream.transport is not None:
-            if upstream.transport.can_write_eof():
-                upstream.transport.write_eof()
-            return self._half_closed()
-        return False
+        if upstream is None:
+            return True  # passed on after the buffered bytes once the connect completes
+        if upstream.transport is not None and upstream.transport.can_write_eof():
+            upstream.transport.write_eof()
+        return self._keep_open()
 
-    def _half_closed(self) -> bool:
-        """Keep the transport open after the first EOF; close once both sides ended."""
-        self.eofs += 1
-        if self.eofs >= 2:
+    def _keep_open(self) -> bool:
+        """After a half-close the other direction goes on; once both ended, close."""
+        if self.client_ended and self.upstream_ended:
             self.close()
             return False
         return True
@@ -204,9 +225,10 @@ class TcpSession(asyncio.Protocol):
             self.transport.write(data)
 
     def upstream_eof(self) -> bool:
+        self.upstream_ended = True
         if self.transport is not None and self.transport.can_write_eof():
             self.transport.write_eof()
-        return self._half_closed()
+        return self._keep_open()
 
     def pause_writing(self) -> None:
         if self.upstream is not None and self.upstream.transport is not None:
@@ -217,11 +239,12 @@ class TcpSession(asyncio.Protocol):
             self.upstream.transport.resume_reading()
 
     def pause_client(self) -> None:
-        if self.transport is not None:
+        # After its EOF the client is not read any more; resuming would read the EOF again.
+        if self.transport is not None and not self.client_ended:
             self.transport.pause_reading()
 
     def resume_client(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is not None and not self.client_ended and not self.transport.is_closing():
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
