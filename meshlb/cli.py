@@ -14,6 +14,7 @@ import uvloop
 from meshlb import __version__
 from meshlb.config.load import ConfigError, load_file, validate
 from meshlb.config.schema import Config
+from meshlb.linewriter import stderr_handler
 
 log = logging.getLogger("meshlb")
 
@@ -267,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[stderr_handler()],
     )
     try:
         return int(args.func(args))

@@ -12,6 +12,7 @@ from meshlb.admin.snapshot import (
     MetricsSnapshot,
     RouteView,
 )
+from meshlb.linewriter import process_log_dropped
 
 if TYPE_CHECKING:
     from meshlb.app import App
@@ -118,4 +119,8 @@ def snapshot(app: App) -> MetricsSnapshot:
             cluster_view(c, now, app.remediation.get(name)) for name, c in app.clusters.items()
         ],
         local_failures=dict(stats.local_failures),
+        log_lines_dropped={
+            "access": app.access_log.dropped if app.access_log is not None else 0,
+            "meshlb": process_log_dropped(),
+        },
     )

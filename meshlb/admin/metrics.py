@@ -86,6 +86,12 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
         "reason",
         "Requests meshlb answered itself with an error, by cause",
     ),
+    (
+        "meshlb_log_lines_dropped_total",
+        "counter",
+        "log",
+        "Log lines dropped because their output did not keep up (log: access, meshlb)",
+    ),
     ("meshlb_workers", "gauge", "", "Worker processes whose counters are merged here"),
 )
 
@@ -158,9 +164,12 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
     failures = _counter("meshlb_local_failures_total", ["reason"])
     for reason, count in sorted(snapshot.local_failures.items()):
         failures.add_metric([reason], count)
+    dropped = _counter("meshlb_log_lines_dropped_total", ["log"])
+    for log, count in sorted(snapshot.log_lines_dropped.items()):
+        dropped.add_metric([log], count)
     workers = _gauge("meshlb_workers", [])
     workers.add_metric([], snapshot.workers)
-    yield from (failures, workers)
+    yield from (failures, dropped, workers)
 
 
 class SnapshotCollector(Collector):

@@ -87,6 +87,8 @@ class MetricsSnapshot(msgspec.Struct, kw_only=True):
     routes: list[RouteView] = msgspec.field(default_factory=list)
     clusters: list[ClusterView] = msgspec.field(default_factory=list)
     local_failures: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> count
+    # "access" or "meshlb" (its own log) -> lines dropped because the output did not keep up
+    log_lines_dropped: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -117,6 +119,7 @@ def merge(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
         for c in first.clusters
     }
     failures = dict(first.local_failures)
+    dropped = dict(first.log_lines_dropped)
     for snap in snapshots[1:]:
         for lv in snap.listeners:
             mine = listeners.setdefault(
@@ -165,6 +168,7 @@ def merge(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
                     ev.active_connections += other.active_connections
                     ev.total_requests = total
         failures = _add_counts(failures, snap.local_failures)
+        dropped = _add_counts(dropped, snap.log_lines_dropped)
     return MetricsSnapshot(
         taken_at=max(s.taken_at for s in snapshots),
         workers=len(snapshots),
@@ -172,4 +176,5 @@ def merge(snapshots: list[MetricsSnapshot]) -> MetricsSnapshot:
         routes=list(routes.values()),
         clusters=list(clusters.values()),
         local_failures=failures,
+        log_lines_dropped=dropped,
     )

@@ -108,6 +108,7 @@ def sample_snapshot() -> MetricsSnapshot:
         ],
         clusters=[compute, assets],
         local_failures={"no_healthy_upstream": 4, "upstream_timeout": 2},
+        log_lines_dropped={"access": 7, "meshlb": 0},
     )
 
 

@@ -80,6 +80,13 @@ def test_connections_retries_overflows_ejections_checks_and_local_failures() -> 
     assert metrics["meshlb_workers"][0].value == 2.0
 
 
+def test_dropped_log_lines_are_counted_per_log() -> None:
+    metrics = scrape(FakeControl())
+    assert values(
+        metrics["meshlb_log_lines_dropped"], "meshlb_log_lines_dropped_total", "log"
+    ) == {("access",): 7.0, ("meshlb",): 0.0}
+
+
 def test_endpoint_gauges_follow_each_endpoint() -> None:
     snap = sample_snapshot()
     metrics = scrape(FakeControl())
