@@ -62,7 +62,8 @@ def hammer(port: int, total: int, path: bytes, *, clients: int = 8, deadline: fl
         with lock:
             outcomes.update(got)
 
-    threads = [threading.Thread(target=client, args=(total // clients,)) for _ in range(clients)]
+    shares = [total // clients + (i < total % clients) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
     for t in threads:
         t.start()
     for t in threads:
