@@ -74,9 +74,13 @@ class _Reader:
 
     # -- subclass interface ------------------------------------------------------------------
 
-    def _start(self, head: bytes) -> None:
-        """Parse a complete head, tell the sink, and set up the body."""
+    def _start(self, head: bytes, more: bool) -> None:
+        """Parse a complete head, tell the sink, and set up the body. `more`: bytes follow
+        the head in the same read."""
         raise NotImplementedError
+
+    def _more_after_message(self) -> None:
+        """A message ended with more bytes in the same read (before the sink hears the end)."""
 
     def _fail(self, exc: ProtocolError) -> None:
         raise NotImplementedError
@@ -136,7 +140,7 @@ class _Reader:
                     stop += 4
                     if stop - pos > self.limits.max_header_bytes:
                         raise ProtocolError(431, "header section too large")
-                    self._start(data if pos == 0 and stop == end else data[pos:stop])
+                    self._start(data if pos == 0 and stop == end else data[pos:stop], stop < end)
                     pos = stop
                 elif state == _BODY:
                     body = self._body
@@ -146,6 +150,8 @@ class _Reader:
                         return
                     self._body = None
                     self._state = self._after
+                    if pos < end:
+                        self._more_after_message()
                     self._on_end()
                 else:
                     if state == _PAUSED:
@@ -190,7 +196,7 @@ class _Reader:
                 raise ProtocolError(431, "header section too large")
             head = bytes(carry[:end])
             self._carry = bytearray()
-            self._start(head)
+            self._start(head, end - old < len(data))
         except ProtocolError as exc:
             self._error(exc)
             return
@@ -269,7 +275,7 @@ class RequestReader(_Reader):
         """The client closed. A partial message is dropped: there is nobody to answer."""
         self._stop()
 
-    def _start(self, raw: bytes) -> None:
+    def _start(self, raw: bytes, more: bool) -> None:
         head = self._parse_head(raw)
         # After an upgrade request the bytes are another protocol's; after "close", nothing
         # more may be processed (RFC 9112 §9.6).
@@ -302,15 +308,19 @@ class RequestReader(_Reader):
 
 
 class ResponseReader(_Reader):
-    """Responses of one upstream connection, matched to the requests announced by expect()."""
+    """Responses of one upstream connection, matched to the requests announced by expect().
 
-    __slots__ = ("sink", "_on_body", "_expected", "_fast")
+    A response to no request is a protocol error, and bytes that follow the last expected
+    response in the same read end the connection's reuse (`idle` is False afterwards)."""
+
+    __slots__ = ("sink", "_on_body", "_expected", "_fast", "surplus")
 
     def __init__(
         self, sink: ResponseSink, limits: H1Limits, fast: ResponseScanner | None = None
     ) -> None:
         super().__init__(limits, sink.on_response_body, sink.on_response_end)
         self.sink = sink
+        self.surplus = False  # bytes came after the last expected response
         self._on_body = sink.on_response_body
         self._expected: deque[bytes] = deque()
         self._fast = fast
@@ -368,13 +378,27 @@ class ResponseReader(_Reader):
         elif state == _BODY or (state == _HEAD and partial):
             self.sink.on_response_error("upstream closed the connection mid-response")
 
-    def _start(self, raw: bytes) -> None:
+    def _more_after_message(self) -> None:
+        if not self._expected:
+            self._unsolicited()
+
+    def _unsolicited(self) -> None:
+        # Bytes after the last expected response: a body on a HEAD/204/304 response, a second
+        # response, junk. They answer nobody: the connection ends with this message (the
+        # owner sees `idle` False and closes it instead of reusing it), and they are dropped.
+        self._state = _DONE
+        self.surplus = True
+
+    def _start(self, raw: bytes, more: bool) -> None:
         head = self._parse_head(raw)
         status = head.status
         if status < 200 and status != 101:
             self.sink.on_response_informational(head)
             return
-        method = self._expected.popleft() if self._expected else b"GET"
+        expected = self._expected
+        if not expected:
+            raise ProtocolError(502, "a response to no request")
+        method = expected.popleft()
         sink = self.sink
         if status == 101:
             self._state = _PAUSED
@@ -397,6 +421,8 @@ class ResponseReader(_Reader):
             body = UntilCloseBody(self._on_body)
         if body is None:
             self._state = after
+            if more and not expected:
+                self._unsolicited()
             sink.on_response_head(head)
             sink.on_response_end()
             return

@@ -215,12 +215,51 @@ def test_response_head_limits(response_parser: ResponseFactory) -> None:
     assert rec.error == 502
 
 
-def test_response_with_no_expectation_is_framed_as_for_get(
+def test_a_response_to_no_request_is_an_error(response_parser: ResponseFactory) -> None:
+    parser, rec = response_parser()
+    parser.feed(OK)
+    assert rec.error == 502
+    assert rec.heads == []
+
+
+@pytest.mark.parametrize(
+    ("method", "surplus"),
+    [
+        (b"HEAD", b"hello"),  # the HEAD response's Content-Length describes no body here
+        (b"GET", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),  # a second response
+        (b"GET", b"\r\n"),  # even an empty line: nothing may follow
+    ],
+)
+def test_bytes_after_the_last_expected_response_end_the_connection(
+    response_parser: ResponseFactory, method: bytes, surplus: bytes
+) -> None:
+    parser, rec = response_parser()
+    parser.expect(method)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    parser.feed(head + (b"hello" if method == b"GET" else b"") + surplus)
+    assert len(rec.heads) == 1
+    assert rec.bodies == [b"hello" if method == b"GET" else b""]
+    assert not parser.idle  # not reusable
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert len(rec.heads) == 1  # later bytes are ignored too
+
+
+def test_a_304_followed_by_bytes_is_not_reused(response_parser: ResponseFactory) -> None:
+    parser, rec = response_parser()
+    parser.expect(b"GET")
+    parser.feed(b"HTTP/1.1 304 Not Modified\r\n\r\nEVIL")
+    assert rec.bodies == [b""] and not parser.idle
+
+
+def test_a_response_ending_exactly_with_the_read_is_reusable(
     response_parser: ResponseFactory,
 ) -> None:
     parser, rec = response_parser()
+    parser.expect(b"HEAD")
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+    parser.expect(b"GET")
     parser.feed(OK)
-    assert rec.bodies == [b"hello"]
+    assert rec.bodies == [b"", b"hello"] and parser.idle
 
 
 def test_response_field_lines_verbatim(response_parser: ResponseFactory) -> None:
