@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from typing import TYPE_CHECKING, Protocol
 
 from meshlb.model import Endpoint
@@ -61,6 +63,11 @@ class UpstreamConnection(asyncio.Protocol):
         "tunnel",
         "out",
         "counted",
+        "fd",
+        "family",
+        "head_sent",
+        "spare",
+        "body_refused",
     )
 
     def __init__(self, endpoint: Endpoint, pool: Pool) -> None:
@@ -77,6 +84,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.tunnel = False
         self.out: list[bytes] = []  # request bytes waiting for flush()
         self.counted = False  # holds a slot under the cluster's max_connections
+        self.fd = -1
+        self.family = socket.AF_INET
+        self.head_sent = False  # the current request's head left: later writes are its body
+        self.spare: socket.socket | None = None  # see flush()
+        self.body_refused = False  # the upstream answered and closes: the rest is not sent
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -84,6 +96,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         self.endpoint.active_connections += 1
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+            self.family = sock.family
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -121,6 +137,11 @@ class UpstreamConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            if exc is not None and self.owner is not None:
+                self._salvage(spare)
+            spare.close()
         if not self.closed:
             self.closed = True
             self.endpoint.active_connections -= 1
@@ -169,9 +190,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.owner = owner
         self.received = False
         self.requests += 1
+        self.head_sent = False
         self.parser.expect(method)
         if now and not self.out:
             self.transport.write(data)  # type: ignore[union-attr]
+            self.head_sent = True
         else:
             self.out.append(data)
             if now:
@@ -179,14 +202,45 @@ class UpstreamConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Queue request bytes; they leave at the next flush() (the end of the client read)."""
-        if not self.closed:
+        if not self.closed and not self.body_refused:
             self.out.append(data)
 
     def flush(self) -> None:
         out = self.out
         if out and self.transport is not None and not self.closed:
+            if self.head_sent and self.spare is None and not self.received:
+                self._keep_spare()
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self.head_sent = True
         out.clear()
+
+    def _keep_spare(self) -> None:
+        """A request body is streaming upstream: keep a second descriptor of the socket.
+
+        A server that refuses a body (413, 401) answers early and closes without reading
+        the rest; our next write then meets its reset, and the event loop closes the
+        connection on that write error before reading the answer that already arrived. The
+        spare descriptor lets `connection_lost` read that answer (RFC 9112 §9.5: a client
+        watches for an early response while it sends)."""
+        if self.fd >= 0 and self.transport is not None and not self.transport.is_closing():
+            self.spare = socket.socket(self.family, socket.SOCK_STREAM, 0, os.dup(self.fd))
+
+    def _salvage(self, spare: socket.socket) -> None:
+        """Read what the upstream sent before its reset and parse it as usual."""
+        try:
+            while self.owner is not None:
+                data = spare.recv(65536, socket.MSG_DONTWAIT)
+                if not data:
+                    return
+                self.data_received(data)
+        except OSError:
+            pass
+
+    def refuse_body(self) -> None:
+        """The upstream gave its final answer and closes: the rest of the request body is
+        not wanted (RFC 9112 §9.5), so it is dropped instead of sent."""
+        self.body_refused = True
+        self.out.clear()
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
