@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class Source(enum.Enum):
@@ -24,6 +25,8 @@ class Failure(enum.Enum):
     BAD_RESPONSE = (502, "upstream sent an invalid response", Source.UPSTREAM)
     TIMEOUT = (504, "upstream request timeout", Source.UPSTREAM)
     SHUTDOWN = (503, "proxy is shutting down", Source.LOCAL)
+    # meshlb itself ran out of descriptors or socket memory: the endpoint is not to blame.
+    LOCAL_RESOURCE = (503, "local resource exhausted", Source.LOCAL)
 
     @property
     def status(self) -> int:
@@ -34,6 +37,20 @@ class Failure(enum.Enum):
         return str(self.value[1])
 
     @property
+    def source(self) -> Source:
+        source: Source = self.value[2]
+        return source
+
+    @property
     def connect_stage(self) -> bool:
         """Nothing of the request reached the upstream, so any method may be retried."""
         return self in (Failure.CONNECT_REFUSED, Failure.CONNECT_TIMEOUT, Failure.CONNECT_ERROR)
+
+
+# Errors of this process, not of the peer: out of descriptors (per process, system-wide) or
+# out of kernel memory for a new socket.
+LOCAL_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def is_local_resource_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in LOCAL_RESOURCE_ERRNOS

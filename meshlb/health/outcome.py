@@ -6,7 +6,8 @@ a response head arrived, or a negative `Fault` when none did. Passive health rea
 - success: any status below 500 (a 4xx is the client's problem, not the endpoint's);
 - gateway failure: 502, 503, 504 and every fault except `CANCELLED`;
 - 5xx: any status from 500 and every fault except `CANCELLED`;
-- `CANCELLED` (the client went away first) tells nothing about the endpoint.
+- `CANCELLED` (the client went away first, or meshlb ran out of descriptors or socket memory
+  before anything reached the upstream) tells nothing about the endpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _FAULT_OF_FAILURE = {
     Failure.RESET: Fault.RESET,
     Failure.TIMEOUT: Fault.TIMEOUT,
     Failure.BAD_RESPONSE: Fault.PROTOCOL,
+    Failure.LOCAL_RESOURCE: Fault.CANCELLED,
 }
 
 

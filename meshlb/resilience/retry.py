@@ -19,6 +19,9 @@ next attempt (on another endpoint), or None and the reason why not, for the acce
    (RFC 9110 §9.2.2) are retried, unless the route sets `retry_non_idempotent`.
 5. The request body must still be at hand (`body_replayable`: it fit in `replay_buffer`).
 
+A local failure (meshlb out of descriptors or socket memory) is never retried: another
+endpoint would meet the same shortage, and the 503 sheds load until it passes.
+
 The delay is exponential backoff with full jitter: uniform in [0, min(max_interval,
 base_interval * 2^(attempt-1))). A `Retry-After` (delta-seconds or HTTP-date, RFC 9110
 §10.2.3) raises it to the server's wish, capped at `max_interval`: the next attempt goes to
@@ -40,7 +43,7 @@ from email.utils import parsedate_to_datetime
 from random import Random
 from typing import NamedTuple
 
-from meshlb.errors import Failure
+from meshlb.errors import Failure, Source
 from meshlb.health.outcome import Fault, describe, fault_of
 from meshlb.resilience.config import RetryConfig
 
@@ -101,6 +104,8 @@ class RetryPolicy:
         """May the request be tried again after its `attempt`-th attempt (1-based) ended in
         `outcome` (a `Failure`, a `Fault`, or a response status)?"""
         if isinstance(outcome, Failure):
+            if outcome.source is Source.LOCAL:
+                return Decision(None, "not retried: the failure is meshlb's, not the upstream's")
             outcome = fault_of(outcome)
         what = describe(outcome)
         if response_started:

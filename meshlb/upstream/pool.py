@@ -12,7 +12,7 @@ import socket
 from typing import Protocol
 
 from meshlb.config.schema import PoolConfig
-from meshlb.errors import Failure
+from meshlb.errors import LOCAL_RESOURCE_ERRNOS, Failure
 from meshlb.model import Endpoint
 from meshlb.resilience.limits import ResourceLimits
 from meshlb.upstream.connection import UpstreamConnection
@@ -74,7 +74,9 @@ class Pool:
             raise ConnectFailed(Failure.CONNECT_TIMEOUT, "connect timeout") from None
         except ConnectionRefusedError as exc:
             raise ConnectFailed(Failure.CONNECT_REFUSED, str(exc)) from None
-        except (OSError, socket.gaierror) as exc:
+        except OSError as exc:
+            if exc.errno in LOCAL_RESOURCE_ERRNOS:
+                raise ConnectFailed(Failure.LOCAL_RESOURCE, (exc.strerror or "").lower()) from None
             kind = (
                 Failure.CONNECT_REFUSED
                 if exc.errno == errno.ECONNREFUSED

@@ -8,8 +8,9 @@ import pytest
 
 from meshlb.balance.options import BalancerOptions
 from meshlb.cluster.endpoints import MAX_RETRY_AFTER, EndpointSet
+from meshlb.errors import Failure
 from meshlb.health.config import OutlierConfig
-from meshlb.health.outcome import Fault
+from meshlb.health.outcome import Fault, fault_of
 from meshlb.model import Endpoint, Snapshot
 
 
@@ -95,6 +96,14 @@ def test_gateway_failures_eject_and_the_snapshot_drops_the_endpoint(
         "ejected for 30s (ejection #1): 3 consecutive gateway failures (last: connect failure)"
     )
     assert len(caplog.records) == 1 and caplog.records[0].levelno == logging.WARNING
+
+
+def test_a_local_resource_failure_never_ejects_the_endpoint() -> None:
+    es, eps, seen, _ = make()
+    for i in range(20):
+        es.record(eps[0], fault_of(Failure.LOCAL_RESOURCE), 0.0, 1000.0 + i)
+    assert eps[0].ejected_until == 0.0 and eps[0].ejection_count == 0
+    assert seen[-1].eligible == tuple(eps)
 
 
 def test_successes_rebuild_nothing() -> None:

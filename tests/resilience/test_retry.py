@@ -76,6 +76,14 @@ def test_failures_from_the_error_enum_are_understood() -> None:
     assert decide(p, Failure.NO_ENDPOINT)[0] is None
 
 
+def test_a_local_resource_failure_is_never_retried_and_says_whose_it_is() -> None:
+    p = policy(retry_on=["5xx"], retries=3)
+    assert decide(p, Failure.LOCAL_RESOURCE) == (
+        None,
+        "not retried: the failure is meshlb's, not the upstream's",
+    )
+
+
 def test_statuses_are_not_retried_by_default() -> None:
     assert decide(policy(), 503) == (None, "not retried: 503 is not in retry_on")
 

@@ -1,14 +1,22 @@
-"""Pool decisions without sockets: LIFO reuse, idle limits, retirement, the pending queue."""
+"""Pool decisions without sockets: LIFO reuse, idle limits, retirement, the pending queue,
+and how a failed connect is classified."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+from typing import Any
+
+import pytest
+
 from meshlb.config.schema import PoolConfig
 from meshlb.config.units import Duration
+from meshlb.errors import Failure
 from meshlb.model import Endpoint
 from meshlb.resilience.config import LimitsConfig
 from meshlb.resilience.limits import ResourceLimits
 from meshlb.upstream.connection import UpstreamConnection
-from meshlb.upstream.pool import Pool
+from meshlb.upstream.pool import ConnectFailed, Pool
 
 
 class FakeTransport:
@@ -97,3 +105,41 @@ def test_a_released_connection_goes_to_the_oldest_waiter_and_a_closed_one_frees_
     conn.close()
     assert second.slots == 1  # the slot it held went to the next waiter
     assert limits.connections == 1
+
+
+class FailingLoop:
+    """Only the loop method `Pool.connect` calls, failing the way the kernel would."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    async def create_connection(self, *args: Any) -> Any:
+        raise self.error
+
+
+def connect_failure(error: OSError) -> ConnectFailed:
+    pool = Pool("c", PoolConfig(), connect_timeout=1.0)
+    endpoint = Endpoint("c", "127.0.0.1", 1)
+
+    async def go() -> None:
+        await pool._connect(endpoint, FailingLoop(error))  # type: ignore[arg-type]
+
+    with pytest.raises(ConnectFailed) as caught:
+        asyncio.run(go())
+    return caught.value
+
+
+@pytest.mark.parametrize("code", [errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
+def test_running_out_of_descriptors_or_socket_memory_is_a_local_failure(code: int) -> None:
+    failure = connect_failure(OSError(code, "Too many open files"))
+    assert failure.failure is Failure.LOCAL_RESOURCE
+    assert str(failure) == "too many open files"
+
+
+def test_refused_and_other_connect_errors_are_the_upstreams() -> None:
+    assert connect_failure(ConnectionRefusedError(errno.ECONNREFUSED, "refused")).failure is (
+        Failure.CONNECT_REFUSED
+    )
+    assert connect_failure(OSError(errno.EHOSTUNREACH, "unreachable")).failure is (
+        Failure.CONNECT_ERROR
+    )
