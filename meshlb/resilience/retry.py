@@ -130,8 +130,8 @@ class RetryPolicy:
         ):
             return Decision(
                 None,
-                f"not retried after {what}: {name} is not idempotent and the request "
-                "reached the upstream (retry_non_idempotent is off)",
+                f"not retried after {what}: {name} is not idempotent and the upstream may "
+                "have processed it (retry_non_idempotent is off)",
             )
         if not body_replayable:
             return Decision(

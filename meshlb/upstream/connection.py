@@ -23,6 +23,9 @@ log = logging.getLogger("meshlb.upstream")
 
 UPSTREAM_LIMITS = H1Limits(max_header_bytes=64 * 1024, max_headers=200)
 WRITE_HIGH_WATER = 256 * 1024
+# An upstream that closes each connection right after answering (without saying so) does
+# it within milliseconds: a connection idle longer than this without closing keeps them.
+REUSE_PROBATION = 0.05
 
 
 class ConnectionOwner(Protocol):
@@ -241,6 +244,14 @@ class UpstreamConnection(asyncio.Protocol):
         not wanted (RFC 9112 §9.5), so it is dropped instead of sent."""
         self.body_refused = True
         self.out.clear()
+
+    def proven(self, now: float) -> bool:
+        """Has the upstream shown it keeps this idle connection open? It answered a request
+        after an earlier one on it, or it stayed open REUSE_PROBATION seconds since its last
+        answer. A request that cannot be retried (POST) is sent only on such a connection
+        or a new one, so that an upstream closing the connection just as meshlb reuses it
+        (the keep-alive race, RFC 9112 §9.3.1) never costs such a request."""
+        return self.requests > 1 or now - self.idle_since >= REUSE_PROBATION
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:

@@ -52,6 +52,20 @@ class Pool:
                 return conn
         return None
 
+    def take_proven(self, endpoint: Endpoint, now: float) -> UpstreamConnection | None:
+        """The most recently used idle connection to `endpoint` that has shown it stays open
+        (UpstreamConnection.proven), for a request that could not be retried if the
+        upstream closed the connection under it."""
+        stack = self.idle.get(endpoint)
+        if not stack:
+            return None
+        for i in range(len(stack) - 1, -1, -1):
+            conn = stack[i]
+            if not conn.closed and conn.proven(now):
+                del stack[i]
+                return conn
+        return None
+
     async def connect(self, endpoint: Endpoint) -> UpstreamConnection:
         """A new connection. The caller holds a max_connections slot for it; on failure the
         slot is given back here, on success when the connection closes."""
@@ -94,6 +108,7 @@ class Pool:
         if conn.closed:
             return
         conn.owner = None
+        conn.idle_since = now
         limits = self.limits
         if limits is not None and limits.pending and not self.retired:
             waiter = limits.dequeue()
@@ -104,7 +119,6 @@ class Pool:
         if self.retired or len(stack) >= self.config.max_idle:
             conn.close()
             return
-        conn.idle_since = now
         stack.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:

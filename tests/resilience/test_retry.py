@@ -55,7 +55,7 @@ def test_by_default_a_reset_is_retried_only_for_idempotent_methods() -> None:
     delay, why = decide(p, Fault.RESET, method=b"POST")
     assert delay is None
     assert why == (
-        "not retried after reset: POST is not idempotent and the request reached the upstream "
+        "not retried after reset: POST is not idempotent and the upstream may have processed it "
         "(retry_non_idempotent is off)"
     )
     assert decide(policy(retry_non_idempotent=True), Fault.RESET, method="POST")[0] is not None
