@@ -1,7 +1,10 @@
 """The admin listener: JSON API, Prometheus metrics and the status page.
 
 It talks to the running proxy only through `Control`. Each connection carries one request
-(see `meshlb.admin.http`). Before routing, every request passes three guards, in order:
+(see `meshlb.admin.http`). Up to MAX_CONNECTIONS are open at once; when a new one arrives
+beyond that, the one that has waited longest without sending its whole request is closed to
+make room, so that peers who connect and say nothing can never lock `/healthz` out.
+Before routing, every request passes three guards, in order:
 
 1. Host (DNS rebinding): while bound to loopback, a Host header must name a loopback address
    or `localhost`, so that a web page cannot reach the API under a domain it controls.
@@ -36,7 +39,7 @@ log = logging.getLogger("meshlb.admin")
 
 REQUEST_TIMEOUT = 10.0  # to receive a whole request
 WRITE_TIMEOUT = 10.0
-MAX_CONNECTIONS = 64  # the admin listener shares the supervisor's loop: bound its cost
+MAX_CONNECTIONS = 1024  # the admin listener shares the supervisor's loop: bound its cost
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -84,6 +87,8 @@ class AdminServer:
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        # Connections still waiting for their request, oldest first: the ones to evict.
+        self._reading: dict[asyncio.StreamWriter, None] = {}
         self._routes: dict[str, dict[str, Handler]] = {
             "/": {"GET": self._page},
             "/stats.json": {"GET": self._stats},
@@ -135,14 +140,20 @@ class AdminServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if len(self._connections) >= MAX_CONNECTIONS or task is None:
-            writer.close()
+        if task is None or (len(self._connections) >= MAX_CONNECTIONS and not self._reading):
+            writer.close()  # every connection is busy with a request: refuse this one
             return
+        if len(self._connections) >= MAX_CONNECTIONS:
+            oldest = next(iter(self._reading))
+            del self._reading[oldest]
+            oldest.transport.abort()
         self._connections.add(task)
+        self._reading[writer] = None
         try:
             await self._serve_one(reader, writer)
         finally:
             self._connections.discard(task)
+            self._reading.pop(writer, None)
             writer.close()
             with contextlib.suppress(OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -150,7 +161,10 @@ class AdminServer:
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head_only = False
         try:
-            request = await asyncio.wait_for(read_request(reader), REQUEST_TIMEOUT)
+            try:
+                request = await asyncio.wait_for(read_request(reader), REQUEST_TIMEOUT)
+            finally:
+                self._reading.pop(writer, None)
             head_only = request.method == "HEAD"
             response = await self.handle(request)
         except BadRequest as exc:

@@ -4,6 +4,11 @@ blames nothing on the upstream endpoints."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import resource
+import selectors
 import socket
 import threading
 import time
@@ -11,6 +16,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
+from meshlb.admin import server as admin_server
+from meshlb.admin.server import AdminServer
+from meshlb.config.schema import AdminConfig
+from tests.admin.fakes import FakeControl
 from tests.e2e.backends import Backend
 from tests.e2e.conftest import free_port, wait_port
 
@@ -156,3 +167,160 @@ def test_meshlb_s_own_log_on_a_stalled_stderr_does_not_stop_the_proxy(start_mesh
         assert admin_get(admin, "/healthz") == (200, b"ok\n")
         sent = hammer(proxy.port, 100, b"ok", deadline=time.monotonic() + 10)
         assert sent == Counter({200: 100})
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def answers(socks: list[socket.socket], deadline: float) -> list[tuple[int, dict[str, str]] | str]:
+    """Send a GET on every connection and read what each says before `deadline`: a response,
+    "closed" (EOF or reset) or "silent"."""
+    results: list[tuple[int, dict[str, str]] | str] = ["silent"] * len(socks)
+    pending = {i: bytearray() for i in range(len(socks))}
+    with selectors.DefaultSelector() as sel:
+        for i, sock in enumerate(socks):
+            sock.sendall(REQUEST % b"local")
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, i)
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                i = key.data
+                try:
+                    data = socks[i].recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    results[i] = "closed"
+                else:
+                    pending[i] += data
+                    if b"\r\n\r\n" not in pending[i]:
+                        continue
+                    socks[i].setblocking(True)
+                    socks[i].settimeout(2)
+                    results[i] = read_response(socks[i], pending[i])
+                sel.unregister(socks[i])
+                del pending[i]
+    return results
+
+
+def queued_client(port: int, deadline: float) -> socket.socket:
+    """A connection that meshlb leaves in the listen backlog instead of accepting and
+    dropping it: retried until one is not closed within 0.3 s."""
+    while time.monotonic() < deadline:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        sock.sendall(REQUEST % b"queued")
+        try:
+            if sock.recv(1) == b"":
+                sock.close()
+                continue
+        except TimeoutError:
+            sock.settimeout(5)
+            return sock
+        except OSError:
+            sock.close()
+            continue
+        raise AssertionError("meshlb answered while out of descriptors")
+    raise AssertionError("every connection was accepted and dropped: accepting never paused")
+
+
+def test_out_of_descriptors_answers_503_local_and_ejects_no_endpoint(start_meshlb) -> None:
+    admin = free_port()
+    with backend() as b1, backend() as b2:
+        proxy = start_meshlb(
+            "run",
+            "--listen",
+            "AUTO",
+            "--upstream",
+            b1.address,
+            "--upstream",
+            b2.address,
+            "--admin",
+            f"127.0.0.1:{admin}",
+        )
+        wait_port(admin)
+        pid = proxy.proc.pid
+        limit = open_fds(pid) + 30
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+        held = [socket.create_connection(("127.0.0.1", proxy.port)) for _ in range(40)]
+        try:
+            deadline = time.monotonic() + 5
+            while open_fds(pid) < limit:
+                assert time.monotonic() < deadline, "meshlb never ran out of descriptors"
+                time.sleep(0.01)
+            late = queued_client(proxy.port, time.monotonic() + 5)
+            said = answers(held, time.monotonic() + 3)
+        finally:
+            for sock in held:
+                sock.close()
+        # A request that finds a pooled connection or a descriptor just freed is served; every
+        # other one is a 503 that names the cause, never a 502 or "no upstream endpoint".
+        responses = [r for r in said if isinstance(r, tuple)]
+        seen = Counter((status, headers.get("x-meshlb-reason")) for status, headers in responses)
+        assert set(seen) <= {(200, None), (503, "local_resource")}, said
+        assert seen[(503, "local_resource")] >= 10, said
+        # The client that waited in the backlog is served once descriptors are free again.
+        assert read_response(late, bytearray())[0] == 200
+        late.close()
+        assert hammer(proxy.port, 20, b"after", deadline=time.monotonic() + 5) == Counter({200: 20})
+        status, body = admin_get(admin, "/clusters")
+        endpoints = json.loads(body)["clusters"][0]["endpoints"]
+        assert [(e["healthy"], e["ejected"], e["ejection_count"]) for e in endpoints] == [
+            (True, False, 0),
+            (True, False, 0),
+        ]
+        failures = metric(admin, "meshlb_local_failures_total", 'reason="LOCAL_RESOURCE"')
+        assert failures == seen[(503, "local_resource")]
+
+
+def silent_connections(port: int, count: int) -> list[socket.socket]:
+    """Connections that connect and then say nothing."""
+    return [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+
+
+def test_silent_peers_cannot_lock_the_admin_api_out(start_meshlb) -> None:
+    admin = free_port()
+    with backend() as b:
+        start_meshlb(
+            "run", "--listen", "AUTO", "--upstream", b.address, "--admin", f"127.0.0.1:{admin}"
+        )
+        wait_port(admin)
+        silent = silent_connections(admin, 200)
+        try:
+            started = time.monotonic()
+            assert admin_get(admin, "/healthz", timeout=1.0) == (200, b"ok\n")
+            assert time.monotonic() - started < 1.0
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+def test_past_the_connection_cap_the_oldest_silent_peer_makes_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(admin_server, "MAX_CONNECTIONS", 8)
+
+    async def scenario() -> None:
+        server = AdminServer(FakeControl(), AdminConfig(address="127.0.0.1:0"))
+        await server.start()
+        host, port = server.address
+        try:
+            silent = [await asyncio.open_connection(host, port) for _ in range(20)]
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            reply = await asyncio.wait_for(reader.read(), 2)
+            assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\nok\n")
+            # Each of the thirteen peers past the cap (/healthz the last) closed the oldest
+            # silent one; the seven newest still wait.
+            closed = [await asyncio.wait_for(r.read(), 2) == b"" for r, _ in silent[:13]]
+            assert all(closed)
+            for r, _ in silent[13:]:
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(r.read(), 0.05)
+            for _, w in [*silent, (reader, writer)]:
+                w.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
