@@ -8,6 +8,13 @@ already open finish what they are doing with the objects they hold. Clusters are
 but an endpoint that still exists keeps its Endpoint object and with it its health, ejection
 and drain state; the old connection pools close their idle connections at once and the busy
 ones as their exchanges end.
+
+Reload is all or nothing, in two steps. `prepare` binds the sockets of the listeners the new
+config adds (listening, not yet served) and fails, with every one of them closed again, if
+any cannot be bound; nothing that runs has changed yet. `commit` builds the clusters and
+listeners (they adopt the running Endpoint objects, so they are only built when they take
+over), serves the new sockets and swaps everything over; `discard` closes what `prepare`
+bound. A supervisor prepares the same config in every worker and commits only if all could.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ from meshlb.config.schema import Config, ListenerConfig, RouteConfig
 from meshlb.config.units import parse_address
 from meshlb.health.checker import HealthChecker
 from meshlb.health.remediation import RemediationRunner
-from meshlb.proxy.accept import Acceptor
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
 from meshlb.proxy.tcp import TcpListenerContext, TcpSession
@@ -78,6 +84,38 @@ def _listener_name(lc: ListenerConfig, index: int) -> str:
     return lc.name or f"listener{index}"
 
 
+class ListenError(OSError):
+    """Listeners that could not be bound, each named with its address and the reason."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.strerror = "; ".join(errors)
+        self.errors = errors
+
+
+def bind_listeners(todo: list[tuple[str, str]], *, reuse_port: bool) -> list[socket.socket]:
+    """A listening socket for each (name, address); if any cannot be bound, ListenError
+    naming every one that failed, and those that were bound are closed again."""
+    sockets: list[socket.socket] = []
+    errors: list[str] = []
+    for name, address in todo:
+        try:
+            sockets.append(bind_socket(address, reuse_port=reuse_port))
+        except OSError as exc:
+            errors.append(f"listener {name!r} on {address}: {exc.strerror or exc}")
+    if errors:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(errors)
+    return sockets
+
+
+def log_refused(errors: list[str]) -> None:
+    for line in errors:
+        log.error("reload rejected: %s", line)
+    log.error("reload refused: nothing of it was applied; the old config keeps running")
+
+
 class _Bound:
     """One listening socket and what serves it."""
 
@@ -86,7 +124,7 @@ class _Bound:
     def __init__(
         self,
         key: tuple[str, str],
-        server: Acceptor,
+        server: asyncio.base_events.Server,
         http: ListenerContext | None,
         tcp: TcpListenerContext | None,
     ) -> None:
@@ -120,6 +158,26 @@ class _Bound:
                 session.shutdown()
 
 
+class ReloadPlan:
+    """A config ready to take over. Each of its listeners, in config order, either keeps a
+    running listener (same protocol and address) or has a socket bound for it; `gone` are
+    the running listeners it drops."""
+
+    __slots__ = ("config", "slots", "gone")
+
+    def __init__(
+        self, config: Config, slots: list[_Bound | socket.socket], gone: list[_Bound]
+    ) -> None:
+        self.config = config
+        self.slots = slots
+        self.gone = gone
+
+    def __repr__(self) -> str:
+        fresh = sum(1 for slot in self.slots if isinstance(slot, socket.socket))
+        kept = len(self.slots) - fresh
+        return f"<ReloadPlan kept={kept} new={fresh} gone={len(self.gone)}>"
+
+
 class App:
     def __init__(
         self,
@@ -146,7 +204,7 @@ class App:
         self._reload_lock = asyncio.Lock()
         self.reloads = 0
         self.clusters = self._build_clusters(config, {})
-        self._pending = self._build_listeners(config)
+        self._pending = self._build_listeners(config, self.clusters)
         self.admin: AdminServer | None = None
         self.remediation: dict[str, RemediationRunner] = self._build_remediation(config, {})
 
@@ -172,7 +230,7 @@ class App:
         return runners
 
     def _build_listeners(
-        self, config: Config
+        self, config: Config, clusters: dict[str, Cluster]
     ) -> list[tuple[tuple[str, str], ListenerContext | None, TcpListenerContext | None]]:
         out: list[tuple[tuple[str, str], ListenerContext | None, TcpListenerContext | None]] = []
         for i, lc in enumerate(config.listeners):
@@ -180,10 +238,10 @@ class App:
             key = (lc.protocol, lc.address)
             if lc.protocol == "tcp":
                 assert lc.cluster is not None
-                tcp = TcpListenerContext(name, lc, self.clusters[lc.cluster], self.stats)
+                tcp = TcpListenerContext(name, lc, clusters[lc.cluster], self.stats)
                 out.append((key, None, tcp))
             else:
-                router = build_router(config, lc, name, self.clusters)
+                router = build_router(config, lc, name, clusters)
                 ctx = ListenerContext(name, lc, router, self.stats, self.access_log)
                 out.append((key, ctx, None))
         return out
@@ -208,9 +266,14 @@ class App:
     # -- running ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Bind every listener and start serving; ListenError names those that cannot bind."""
         if self.role != "supervisor":
-            for key, http, tcp in self._pending:
-                self.bound.append(await self._serve(key, http, tcp))
+            todo = [
+                (_listener_name(lc, i), lc.address) for i, lc in enumerate(self.config.listeners)
+            ]
+            sockets = bind_listeners(todo, reuse_port=self.reuse_port)
+            for (key, http, tcp), sock in zip(self._pending, sockets, strict=True):
+                self.bound.append(await self._serve(key, http, tcp, sock))
         self._pending = []
         await self._start_health_checks(self.clusters)
         self._ticker = asyncio.ensure_future(self._tick())
@@ -250,19 +313,22 @@ class App:
         log.info("admin API and status page on http://%s:%d/", host, port)
 
     async def _serve(
-        self, key: tuple[str, str], http: ListenerContext | None, tcp: TcpListenerContext | None
+        self,
+        key: tuple[str, str],
+        http: ListenerContext | None,
+        tcp: TcpListenerContext | None,
+        sock: socket.socket,
     ) -> _Bound:
-        sock = bind_socket(key[1], reuse_port=self.reuse_port)
+        loop = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol]
         if http is not None:
-            factory, name = _session_factory(http), http.name
+            factory = _session_factory(http)
             log.info("listener %s on %s (http, %s)", http.name, key[1], http.codec)
         else:
             assert tcp is not None
-            factory, name = _tcp_factory(tcp), tcp.name
+            factory = _tcp_factory(tcp)
             log.info("listener %s on %s (tcp -> %s)", tcp.name, key[1], tcp.cluster.name)
-        server = Acceptor(sock, factory, name)
-        await server.start()
+        server = await loop.create_server(factory, sock=sock, backlog=1024)
         return _Bound(key, server, http, tcp)
 
     async def _tick(self) -> None:
@@ -317,7 +383,7 @@ class App:
         await self.shutdown()
 
     def _on_sighup(self) -> None:
-        log.info("SIGHUP: reloading the config")
+        log.info("SIGHUP: reloading %s", self.config_path)
         asyncio.ensure_future(self.reload())
 
     def _on_signal(self) -> None:
@@ -386,74 +452,77 @@ class App:
     def ready(self) -> bool:
         return not self._shutting_down
 
-    async def apply_config(self, config: Config) -> None:
-        """Switch to an already validated config (a worker told to reload by its supervisor)."""
-        async with self._reload_lock:
-            await self._apply(config)
-            self.reloads += 1
-
     async def reload(self) -> list[str]:
-        """Load the config file again; on any error keep running the old config."""
+        """Load the config file again and apply all of it; on any error apply none of it
+        (the old config keeps running) and return every error."""
         if self.config_path is None:
             return ["this process was started without a config file (-c); nothing to reload"]
         async with self._reload_lock:
             try:
-                config = load_file(self.config_path)
-            except ConfigError as exc:
-                for line in exc.errors:
-                    log.error("reload rejected: %s", line)
+                plan = self.prepare(load_file(self.config_path))
+            except (ConfigError, ListenError) as exc:
+                log_refused(exc.errors)
                 return exc.errors
-            old_clusters = self.clusters
-            try:
-                if self.role == "supervisor":
-                    self.clusters = self._build_clusters(config, self.clusters)
-                    self.config = config
-                else:
-                    await self._apply(config)
-            except OSError as exc:
-                log.error("reload failed to bind a listener: %s", exc)
-                return [f"cannot listen: {exc}"]
-            await self._stop_health_checks(old_clusters)
-            await self._start_health_checks(self.clusters)
-            self.reloads += 1
-            log.info("reloaded %s (reload #%d)", self.config_path, self.reloads)
+            await self.commit(plan)
+            log.info("reload applied: %s is running (reload #%d)", self.config_path, self.reloads)
             return []
 
-    async def _apply(self, config: Config) -> None:
+    def prepare(self, config: Config) -> ReloadPlan:
+        """Bind the listeners `config` adds; ListenError, with none left bound, if any cannot
+        be. Nothing that runs changes until `commit`."""
+        if self.role == "supervisor":
+            return ReloadPlan(config, [], [])
+        running = list(self.bound)
+        slots: list[_Bound | None] = []
+        todo: list[tuple[str, str]] = []
+        for i, lc in enumerate(config.listeners):
+            kept = next((b for b in running if b.key == (lc.protocol, lc.address)), None)
+            if kept is not None:
+                running.remove(kept)
+            else:
+                todo.append((_listener_name(lc, i), lc.address))
+            slots.append(kept)
+        fresh = iter(bind_listeners(todo, reuse_port=self.reuse_port))
+        return ReloadPlan(
+            config, [slot if slot is not None else next(fresh) for slot in slots], running
+        )
+
+    def discard(self, plan: ReloadPlan) -> None:
+        """Give up a prepared config: close the sockets bound for it."""
+        for slot in plan.slots:
+            if isinstance(slot, socket.socket):
+                slot.close()
+
+    async def commit(self, plan: ReloadPlan) -> None:
+        """Make the prepared config the running one."""
+        config = plan.config
         old_clusters = self.clusters
         clusters = self._build_clusters(config, old_clusters)
+        if self.role != "supervisor":
+            wanted = self._build_listeners(config, clusters)
+            served: dict[int, _Bound] = {}
+            for i, ((key, http, tcp), slot) in enumerate(zip(wanted, plan.slots, strict=True)):
+                if isinstance(slot, socket.socket):
+                    served[i] = await self._serve(key, http, tcp, slot)
+            # From here on no await: the switch is one step for every session.
+            bound: list[_Bound] = []
+            for i, ((_, http, tcp), slot) in enumerate(zip(wanted, plan.slots, strict=True)):
+                if isinstance(slot, socket.socket):
+                    bound.append(served[i])
+                    continue
+                if http is not None and slot.http is not None:
+                    slot.http.update(http)
+                elif tcp is not None and slot.tcp is not None:
+                    slot.tcp.update(tcp)
+                bound.append(slot)
+            for gone in plan.gone:
+                log.info("reload: closing listener on %s", gone.key[1])
+                gone.server.close()
+                gone.shutdown_sessions()
+            self.bound = bound
         self.clusters = clusters
-        wanted = self._build_listeners(config)
-        by_key = {b.key: b for b in self.bound}
-        bound: list[_Bound] = []
-        # Bind every new socket first: a failure leaves the running listeners untouched.
-        fresh: list[_Bound] = []
-        try:
-            for key, http, tcp in wanted:
-                if key not in by_key:
-                    fresh.append(await self._serve(key, http, tcp))
-        except OSError:
-            for b in fresh:
-                b.server.close()
-            self.clusters = old_clusters
-            raise
-        fresh_by_key = {b.key: b for b in fresh}
-        for key, http, tcp in wanted:
-            kept = by_key.pop(key, None)
-            if kept is None:
-                bound.append(fresh_by_key[key])
-            elif http is not None and kept.http is not None:
-                kept.http.update(http)
-                bound.append(kept)
-            elif tcp is not None and kept.tcp is not None:
-                kept.tcp.update(tcp)
-                bound.append(kept)
-        for gone in by_key.values():
-            log.info("reload: closing listener on %s", gone.key[1])
-            gone.server.close()
-            gone.shutdown_sessions()
-        self.bound = bound
         self.config = config
+        self.reloads += 1
         runners = self._build_remediation(config, self.remediation)
         for name, runner in self.remediation.items():
             if runners.get(name) is not runner:
@@ -461,6 +530,8 @@ class App:
         self.remediation = runners
         for cluster in old_clusters.values():
             cluster.pool.retire()
+        await self._stop_health_checks(old_clusters)
+        await self._start_health_checks(clusters)
 
 
 def _session_factory(ctx: ListenerContext) -> Callable[[], HttpSession]:

@@ -175,14 +175,14 @@ def cmd_reload(args: argparse.Namespace) -> int:
         request.add_header("Authorization", f"Bearer {args.token}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            print(f"meshlb at {args.admin}: reloaded")
+            print(f"meshlb at {args.admin}: reload applied, every worker runs the new config")
             return 0 if response.status == 200 else 1
     except urllib.error.HTTPError as exc:
         try:
             errors = json.loads(exc.read()).get("errors", [])
         except ValueError:
             errors = [f"HTTP {exc.code}"]
-        print("meshlb: reload refused, the old config keeps running:", file=sys.stderr)
+        print("meshlb: reload not applied, the old config keeps running:", file=sys.stderr)
         for line in errors or [f"HTTP {exc.code}"]:
             print(f"  {line}", file=sys.stderr)
         return 1

@@ -1,8 +1,14 @@
 """Messages between the supervisor and its workers: msgspec MessagePack, length-prefixed.
 
-Supervisor -> worker: the config to run (`Start`, `Reload`), endpoint health decided by the
+Supervisor -> worker: the config to run (`Start`), endpoint health decided by the
 supervisor's active checks and the admin API (`Health`), and `Stop`. Worker -> supervisor:
-`Ready` once its listeners are bound, and a `Stats` snapshot every second.
+`Ready` once its listeners are bound (or `Failed`, and it exits), and a `Stats` snapshot
+every second.
+
+A reload takes two rounds. The supervisor sends `Prepare` to every worker; each binds what
+the new config adds and answers `Prepared` with the errors it met (none: ready to switch).
+Then the supervisor sends either `Commit` to all, each answering `Committed` once it runs
+the new config, or `Abort` to all, and each closes what it had bound for it.
 """
 
 from __future__ import annotations
@@ -22,8 +28,17 @@ class Start(msgspec.Struct, tag=True):
     index: int
 
 
-class Reload(msgspec.Struct, tag=True):
+class Prepare(msgspec.Struct, tag=True):
+    generation: int  # numbers the reload; every answer and the decision carry it
     config: dict[str, Any]
+
+
+class Commit(msgspec.Struct, tag=True):
+    generation: int
+
+
+class Abort(msgspec.Struct, tag=True):
+    generation: int
 
 
 class EndpointState(msgspec.Struct, array_like=True):
@@ -46,12 +61,30 @@ class Ready(msgspec.Struct, tag=True):
     pid: int
 
 
+class Failed(msgspec.Struct, tag=True):
+    index: int
+    error: str  # why it cannot run the config it was started with
+
+
+class Prepared(msgspec.Struct, tag=True):
+    index: int
+    generation: int
+    errors: list[str]  # empty: the worker can switch to the new config
+
+
+class Committed(msgspec.Struct, tag=True):
+    index: int
+    generation: int
+
+
 class Stats(msgspec.Struct, tag=True):
     index: int
     snapshot: MetricsSnapshot
 
 
-Message = Start | Reload | Health | Stop | Ready | Stats
+Message = (
+    Start | Prepare | Commit | Abort | Health | Stop | Ready | Failed | Prepared | Committed | Stats
+)
 
 _HEADER = struct.Struct("!I")
 _encoder = msgspec.msgpack.Encoder()

@@ -5,10 +5,18 @@ supervisor by a socketpair carrying `meshlb.ipc` messages. They all bind the sam
 addresses with SO_REUSEPORT and the kernel spreads connections over them. The supervisor
 binds no traffic port: it runs the active health checks and remediation hooks against its
 own copy of the clusters and sends every health change to the workers (`Health`), serves
-the admin API (counters come from the workers' one-second `Stats`, merged), and owns reload
-(it validates the file once, then sends the same config to every worker). A worker that
-dies is started again after a short pause while the others keep serving; a worker that
-fails before it was ever ready (a port in use, say) stops the whole group with its error.
+the admin API (counters come from the workers' one-second `Stats`, merged), and owns reload.
+
+Reload is all or nothing. The supervisor validates the file once and asks every worker to
+prepare it (bind what it adds); only when all of them could does it tell them all to commit,
+else all to abort, and the answer names every error. The config the supervisor holds is the
+one all workers run, and a worker started again gets that one; a reload and the start of a
+worker never overlap.
+
+A worker that dies is started again after a short pause while the others keep serving
+(`RestartPolicy`). One that cannot start with the running config (a port another process
+took meanwhile, say) is tried again with growing pauses; after a few failures in a row the
+supervisor stops the group and exits with status 1, so that a service manager notices.
 """
 
 from __future__ import annotations
@@ -23,21 +31,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from meshlb.admin.metrics import MetricsExporter
 from meshlb.admin.server import AdminServer
 from meshlb.admin.snapshot import MetricsSnapshot, merge
-from meshlb.app import App
+from meshlb.app import App, log_refused
+from meshlb.config.load import ConfigError, load_file
 from meshlb.config.schema import Config
 from meshlb.config.units import Duration, Size
 from meshlb.ipc import (
+    Abort,
+    Commit,
+    Committed,
     EndpointState,
+    Failed,
     Health,
+    Message,
+    Prepare,
+    Prepared,
     Ready,
-    Reload,
     Start,
     Stats,
     Stop,
@@ -49,19 +64,86 @@ log = logging.getLogger("meshlb.supervisor")
 
 RESTART_DELAY = 0.5
 READY_TIMEOUT = 15.0
+ANSWER_TIMEOUT = 10.0  # for a worker's answer to Prepare or Commit
+MAX_START_FAILURES = 3
+
+
+class Restart(NamedTuple):
+    delay: float
+
+
+class GiveUp(NamedTuple):
+    why: str
+
+
+class RestartPolicy:
+    """What the supervisor does when a worker exits. `was_ready`: it had bound its listeners.
+
+        exit after it was ready                          Restart(delay)
+        exit before ready, the slot never ready yet      GiveUp: the group cannot start
+        exit before ready, n-th time in a row (n < max)  Restart(delay * 2**n)
+        exit before ready, max-th time in a row          GiveUp: the group cannot be kept up
+
+    A worker that becomes ready resets the count of its slot.
+    """
+
+    def __init__(self, *, delay: float = RESTART_DELAY, max_failures: int = MAX_START_FAILURES):
+        self.delay = delay
+        self.max_failures = max_failures
+        self._started: set[int] = set()  # slots that were ready once
+        self._failures: dict[int, int] = {}  # slot -> failed starts in a row
+
+    def ready(self, index: int) -> None:
+        self._started.add(index)
+        self._failures[index] = 0
+
+    def exited(self, index: int, was_ready: bool) -> Restart | GiveUp:
+        if was_ready:
+            return Restart(self.delay)
+        if index not in self._started:
+            return GiveUp(f"worker {index} could not start")
+        failures = self._failures.get(index, 0) + 1
+        self._failures[index] = failures
+        if failures >= self.max_failures:
+            return GiveUp(
+                f"worker {index} could not start again with the running config "
+                f"({failures} tries in a row)"
+            )
+        return Restart(self.delay * 2**failures)
+
+    def __repr__(self) -> str:
+        return f"<RestartPolicy started={sorted(self._started)} failures={self._failures}>"
 
 
 class _Worker:
-    __slots__ = ("index", "proc", "writer", "ready", "stats", "task", "started_at")
+    __slots__ = (
+        "index",
+        "proc",
+        "writer",
+        "ready",
+        "stats",
+        "task",
+        "started_at",
+        "error",
+        "waiting",
+    )
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.proc: subprocess.Popen[bytes] | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.writer: asyncio.StreamWriter | None = None  # None while no process runs
         self.ready = asyncio.Event()
         self.stats: MetricsSnapshot | None = None
         self.task: asyncio.Task[None] | None = None
         self.started_at = 0.0
+        self.error = ""  # why it could not start, as it reported (Failed)
+        # The reload round it owes an answer to: (generation, the answer's errors).
+        self.waiting: tuple[int, asyncio.Future[list[str]]] | None = None
+
+    def answer(self, generation: int, errors: list[str]) -> None:
+        waiting = self.waiting
+        if waiting is not None and waiting[0] == generation and not waiting[1].done():
+            waiting[1].set_result(errors)
 
     def send(self, data: bytes) -> None:
         if self.writer is not None and not self.writer.is_closing():
@@ -81,6 +163,9 @@ class Supervisor:
         self._health_versions: dict[str, int] = {}
         self._done = asyncio.Event()
         self.restarts = 0
+        self.policy = RestartPolicy()
+        self._config_lock = asyncio.Lock()  # a reload, or a worker being started
+        self._generation = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -111,9 +196,11 @@ class Supervisor:
                 log.error("admin API disabled: cannot listen on %s: %s", config.address, exc)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._done.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         watcher = asyncio.ensure_future(self._watch_health())
         await self._done.wait()
+        if self.failed:
+            log.error("meshlb stops, status 1: %s", self.failed)
         log.info("shutting down %d workers", self.count)
         self.stopping = True
         watcher.cancel()
@@ -121,50 +208,73 @@ class Supervisor:
             await self.admin.stop()
         await self._stop_workers()
         await self.app.shutdown()
-        return 0
+        return 1 if self.failed else 0
 
     async def _spawn(self, w: _Worker) -> None:
-        parent, child = socket.socketpair()
-        w.ready.clear()
-        w.started_at = time.monotonic()
-        w.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshlb", "worker", "--fd", str(child.fileno())],
-            pass_fds=[child.fileno()],
-        )
-        child.close()
-        reader, writer = await asyncio.open_connection(sock=parent)
-        w.writer = writer
-        raw = config_builtins(self.app.config)
-        path = str(self.app.config_path) if self.app.config_path else None
-        writer.write(encode(Start(config=raw, config_path=path, index=w.index)))
-        writer.write(encode(self._health_message()))
-        w.task = asyncio.ensure_future(self._serve_worker(w, reader))
+        async with self._config_lock:  # it starts with the config every other worker runs
+            if self.stopping:
+                return
+            parent, child = socket.socketpair()
+            w.ready.clear()
+            w.error = ""
+            w.started_at = time.monotonic()
+            w.proc = subprocess.Popen(
+                [sys.executable, "-m", "meshlb", "worker", "--fd", str(child.fileno())],
+                pass_fds=[child.fileno()],
+            )
+            child.close()
+            reader, writer = await asyncio.open_connection(sock=parent)
+            w.writer = writer
+            raw = config_builtins(self.app.config)
+            path = str(self.app.config_path) if self.app.config_path else None
+            writer.write(encode(Start(config=raw, config_path=path, index=w.index)))
+            writer.write(encode(self._health_message()))
+            w.task = asyncio.ensure_future(self._serve_worker(w, reader))
+
+    def _on_message(self, w: _Worker, message: Message) -> None:
+        if isinstance(message, Stats):
+            w.stats = message.snapshot
+        elif isinstance(message, Ready):
+            w.ready.set()
+            self.policy.ready(w.index)
+            log.info("worker %d ready (pid %d)", w.index, message.pid)
+        elif isinstance(message, Prepared):
+            w.answer(message.generation, message.errors)
+        elif isinstance(message, Committed):
+            w.answer(message.generation, [])
+        elif isinstance(message, Failed):
+            w.error = message.error
 
     async def _serve_worker(self, w: _Worker, reader: asyncio.StreamReader) -> None:
-        while True:
-            message = await read_message(reader)
-            if message is None:
-                break
-            if isinstance(message, Ready):
-                w.ready.set()
-                log.info("worker %d ready (pid %d)", w.index, message.pid)
-            elif isinstance(message, Stats):
-                w.stats = message.snapshot
+        while (message := await read_message(reader)) is not None:
+            self._on_message(w, message)
+        if w.writer is not None:
+            w.writer.close()
+            w.writer = None
+        if w.waiting is not None:
+            w.answer(w.waiting[0], ["exited during the reload"])
         assert w.proc is not None
         code = await asyncio.get_running_loop().run_in_executor(None, w.proc.wait)
         if self.stopping:
             return
-        if not w.ready.is_set():
-            self.failed = f"worker {w.index} exited with status {code} before it was ready"
+        verdict = self.policy.exited(w.index, w.ready.is_set())
+        if isinstance(verdict, GiveUp):
+            self.failed = f"{verdict.why}: {w.error or f'it exited with status {code}'}"
             self._done.set()
-            w.ready.set()
+            w.ready.set()  # the start-up wait in run() is over
             return
+        reason = f": {w.error}" if w.error else ""
         log.error(
-            "worker %d (pid %d) exited with status %s; restarting it", w.index, w.proc.pid, code
+            "worker %d (pid %d) exited with status %s%s; starting it again in %gs",
+            w.index,
+            w.proc.pid,
+            code,
+            reason,
+            verdict.delay,
         )
         self.restarts += 1
         w.stats = None
-        await asyncio.sleep(RESTART_DELAY)
+        await asyncio.sleep(verdict.delay)
         if not self.stopping:
             await self._spawn(w)
 
@@ -250,12 +360,79 @@ class Supervisor:
     def ready(self) -> bool:
         return not self.stopping and all(w.ready.is_set() for w in self.workers)
 
+    def _on_sighup(self) -> None:
+        log.info("SIGHUP: reloading %s", self.app.config_path)
+        asyncio.ensure_future(self.reload())
+
     async def reload(self) -> list[str]:
-        errors = await self.app.reload()
-        if not errors:
-            self._broadcast(encode(Reload(config=config_builtins(self.app.config))))
-            self._health_versions = {}
-        return errors
+        """Load the config file again; every worker runs it when this returns [], none does
+        when it returns errors (each naming the workers it came from)."""
+        path = self.app.config_path
+        if path is None:
+            return ["this process was started without a config file (-c); nothing to reload"]
+        async with self._config_lock:
+            try:
+                config = load_file(path)
+            except ConfigError as exc:
+                log_refused(exc.errors)
+                return exc.errors
+            self._generation += 1
+            generation = self._generation
+            # A worker with no process now is started after this, with the config it decides.
+            workers = [w for w in self.workers if w.writer is not None]
+            prepare = Prepare(generation=generation, config=config_builtins(config))
+            errors = _by_worker(await self._ask(workers, generation, prepare))
+            if errors:
+                for w in workers:
+                    w.send(encode(Abort(generation=generation)))
+                log_refused(errors)
+                return errors
+            await self.app.commit(self.app.prepare(config))
+            self._health_versions = {}  # the workers' new clusters get the health picture
+            late = _by_worker(await self._ask(workers, generation, Commit(generation=generation)))
+            for line in late:  # it is started again, with the new config
+                log.warning("reload: %s", line)
+            log.info(
+                "reload applied: all %d workers run %s (reload #%d)",
+                self.count,
+                path,
+                self.app.reloads,
+            )
+            return []
+
+    async def _ask(
+        self, workers: list[_Worker], generation: int, message: Prepare | Commit
+    ) -> dict[int, list[str]]:
+        """Send `message` to each worker and collect its answer, as errors per worker."""
+        loop = asyncio.get_running_loop()
+        for w in workers:
+            w.waiting = (generation, loop.create_future())
+            w.send(encode(message))
+        futures = [w.waiting[1] for w in workers if w.waiting is not None]
+        if futures:
+            await asyncio.wait(futures, timeout=ANSWER_TIMEOUT)
+        answers: dict[int, list[str]] = {}
+        for w in workers:
+            assert w.waiting is not None
+            future = w.waiting[1]
+            answers[w.index] = (
+                future.result() if future.done() else [f"no answer within {ANSWER_TIMEOUT:g}s"]
+            )
+            w.waiting = None
+        return answers
+
+
+def _by_worker(answers: dict[int, list[str]]) -> list[str]:
+    """Each distinct error once, naming the workers that met it."""
+    seen: dict[str, list[int]] = {}
+    for index, errors in sorted(answers.items()):
+        for error in errors:
+            seen.setdefault(error, []).append(index)
+    out = []
+    for error, indexes in seen.items():
+        who = "worker" if len(indexes) == 1 else "workers"
+        out.append(f"{error} ({who} {', '.join(map(str, indexes))})")
+    return out
 
 
 def config_builtins(config: Config) -> dict[str, Any]:

@@ -9,9 +9,23 @@ import os
 import signal
 import socket
 
-from meshlb.app import App
+from meshlb.app import App, ListenError, ReloadPlan
 from meshlb.config.load import ConfigError, validate
-from meshlb.ipc import Health, Ready, Reload, Start, Stats, Stop, encode, read_message
+from meshlb.ipc import (
+    Abort,
+    Commit,
+    Committed,
+    Failed,
+    Health,
+    Prepare,
+    Prepared,
+    Ready,
+    Start,
+    Stats,
+    Stop,
+    encode,
+    read_message,
+)
 
 log = logging.getLogger("meshlb.worker")
 
@@ -48,18 +62,19 @@ async def run_worker(fd: int) -> int:
         return 2
     try:
         config = validate(start.config, "supervisor")
-    except ConfigError as exc:
-        log.error("worker %d: %s", start.index, exc)
-        return 1
-    app = App(config, config_path=start.config_path, reuse_port=True, role="worker")
-    try:
+        app = App(config, config_path=start.config_path, reuse_port=True, role="worker")
         await app.start()
-    except OSError as exc:
-        log.error("worker %d cannot listen: %s", start.index, exc)
+    except (ConfigError, OSError) as exc:
+        error = "; ".join(exc.errors) if isinstance(exc, ConfigError) else str(exc)
+        log.error("worker %d cannot start: %s", start.index, error)
+        writer.write(encode(Failed(index=start.index, error=error)))
+        with contextlib.suppress(OSError):
+            await writer.drain()
         return 1
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, app.request_stop)
     writer.write(encode(Ready(index=start.index, pid=os.getpid())))
+    worker = _Reloads(app, start.index, writer)
 
     async def report() -> None:
         while True:
@@ -73,11 +88,8 @@ async def run_worker(fd: int) -> int:
                 break
             if isinstance(message, Health):
                 apply_health(app, message)
-            elif isinstance(message, Reload):
-                try:
-                    await app.apply_config(validate(message.config, "supervisor"))
-                except (ConfigError, OSError) as exc:
-                    log.error("worker %d could not reload: %s", start.index, exc)
+            elif isinstance(message, Prepare | Commit | Abort) and not await worker.handle(message):
+                break
         app.request_stop()
 
     tasks = [asyncio.ensure_future(report()), asyncio.ensure_future(listen())]
@@ -87,4 +99,42 @@ async def run_worker(fd: int) -> int:
         task.cancel()
     with contextlib.suppress(Exception):
         writer.close()
-    return 0
+    return worker.status
+
+
+class _Reloads:
+    """A worker's side of the two-phase reload: at most one prepared config at a time."""
+
+    def __init__(self, app: App, index: int, writer: asyncio.StreamWriter) -> None:
+        self.app = app
+        self.index = index
+        self.writer = writer
+        self.prepared: tuple[int, ReloadPlan] | None = None
+        self.status = 0  # the worker's exit status
+
+    async def handle(self, message: Prepare | Commit | Abort) -> bool:
+        """Act on one message; False when this worker must stop (it could not commit)."""
+        prepared, self.prepared = self.prepared, None
+        if prepared is not None and not (
+            isinstance(message, Commit) and message.generation == prepared[0]
+        ):
+            self.app.discard(prepared[1])
+        if isinstance(message, Prepare):
+            errors: list[str] = []
+            try:
+                plan = self.app.prepare(validate(message.config, "supervisor"))
+                self.prepared = (message.generation, plan)
+            except (ConfigError, ListenError) as exc:
+                errors = exc.errors
+                log.warning("worker %d cannot take the new config: %s", self.index, errors)
+            self.writer.write(encode(Prepared(self.index, message.generation, errors)))
+        elif isinstance(message, Commit) and prepared is not None:
+            try:
+                await self.app.commit(prepared[1])
+            except Exception:
+                # Half switched: exit, to be started again with the config the group runs.
+                log.exception("worker %d could not switch to the new config", self.index)
+                self.status = 1
+                return False
+            self.writer.write(encode(Committed(self.index, message.generation)))
+        return True

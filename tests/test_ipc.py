@@ -2,10 +2,15 @@ import asyncio
 
 from meshlb.admin.snapshot import MetricsSnapshot
 from meshlb.ipc import (
+    Abort,
+    Commit,
+    Committed,
     EndpointState,
+    Failed,
     Health,
+    Prepare,
+    Prepared,
     Ready,
-    Reload,
     Start,
     Stats,
     Stop,
@@ -31,7 +36,12 @@ def roundtrip(*messages):
 def test_every_message_survives_the_pipe() -> None:
     messages = [
         Start(config={"listeners": []}, config_path=None, index=1),
-        Reload(config={"a": 1}),
+        Prepare(generation=3, config={"a": 1}),
+        Prepared(index=1, generation=3, errors=["listener 'x' on 127.0.0.1:1: in use"]),
+        Commit(generation=3),
+        Committed(index=1, generation=3),
+        Abort(generation=4),
+        Failed(index=0, error="listener 'x' on 127.0.0.1:1: in use"),
         Health(clusters={"app": [EndpointState("127.0.0.1:1", False, True, "drained")]}),
         Stop(),
         Ready(index=0, pid=42),

@@ -18,7 +18,8 @@ class Control(Protocol):
         """Drain or undrain one endpoint. None on success, else why not (e.g. unknown)."""
 
     async def reload(self) -> list[str]:
-        """Load the config file again. [] on success, else every error (old config kept)."""
+        """Load the config file again, all or nothing: [] when every worker runs it, else
+        every error, and no worker runs any of it (the old config keeps running)."""
 
     def ready(self) -> bool:
         """False while shutting down or draining (readiness probes fail then)."""
