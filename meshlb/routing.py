@@ -17,9 +17,9 @@ from meshlb.resilience.retry import RetryPolicy
 
 C = TypeVar("C")
 
-# Request headers meshlb sets itself; a client's copies are not forwarded (X-Forwarded-For is
-# appended to instead, by the codec surfacing it).
-PROXY_SET_REQUEST_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"expect"})
+# Request headers meshlb handles itself (Expect: 100-continue is answered by meshlb). The
+# forwarding fields, X-Forwarded-* and the like, depend on the peer: see proxy/forwarding.py.
+PROXY_SET_REQUEST_HEADERS = frozenset({b"expect"})
 
 
 def _header_pairs(table: dict[str, str]) -> Headers:

@@ -8,6 +8,7 @@ checks then run over the pieces that converted. The result is either a `Config` 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Iterator
@@ -18,8 +19,15 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import msgspec
 
 from meshlb import balance
-from meshlb.config.schema import ClusterConfig, Config, EndpointConfig, RouteConfig
+from meshlb.config.schema import (
+    ClusterConfig,
+    Config,
+    EndpointConfig,
+    ListenerConfig,
+    RouteConfig,
+)
 from meshlb.config.units import Duration, Size, parse_address
+from meshlb.protocol.validate import is_token
 
 T = TypeVar("T")
 
@@ -147,6 +155,7 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
             if listener.name in listener_names:
                 errors.append(f"listeners[{i}].name: {listener.name!r} is used twice")
             listener_names.add(listener.name)
+        _check_forwarding(i, listener, errors)
     _check_address(config.admin.address, "admin.address", errors, listener=True)
     if not config.listeners:
         errors.append("listeners: at least one listener is required")
@@ -174,6 +183,22 @@ def _check_address(address: str, path: str, errors: list[str], listener: bool = 
         parse_address(address, allow_any_port=listener)
     except ValueError as exc:
         errors.append(f"{path}: {exc}")
+
+
+def _check_forwarding(i: int, listener: ListenerConfig, errors: list[str]) -> None:
+    for j, network in enumerate(listener.trusted_proxies):
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as exc:
+            errors.append(f"listeners[{i}].trusted_proxies[{j}]: {exc}")
+    if listener.trusted_proxies and listener.protocol == "tcp":
+        errors.append(f"listeners[{i}].trusted_proxies: only http listeners forward fields")
+    for j, protocol in enumerate(listener.upgrade):
+        if not is_token(protocol.encode("latin-1", "replace")):
+            errors.append(
+                f"listeners[{i}].upgrade[{j}]: {protocol!r} is not a protocol name "
+                '(a token such as "websocket")'
+            )
 
 
 def _check_cluster(name: str, cluster: ClusterConfig, errors: list[str]) -> None:

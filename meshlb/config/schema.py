@@ -98,6 +98,11 @@ class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     idle_timeout: Duration | None = None  # default: 60s for http, 1h for tcp
     absolute_form: Literal["reject", "rewrite"] = "reject"
     via: str = "meshlb"  # pseudonym in the Via header; "" disables it
+    # Peers (addresses or CIDR networks) whose X-Forwarded-*, X-Real-IP and Forwarded are
+    # believed and extended; from any other peer they are replaced.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # Protocols a request may upgrade to; an Upgrade naming others is ignored.
+    upgrade: list[str] = msgspec.field(default_factory=lambda: ["websocket"])
 
 
 class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -4,7 +4,9 @@ One task per endpoint loops: wait, run the probe under `health.timeout`, count t
 the endpoint's `RiseFall`, and when that flips, write the new state to the `EndpointSet`
 (`set_active_health`), which logs the transition and rebuilds the snapshot. All the deciding
 is in `RiseFall` and `check_delay` (pure, tested with a fake clock); this module only owns
-timers, sockets and the mapping of probe exceptions to failed results.
+timers, sockets and the mapping of probe exceptions to failed results. A check that fails
+because meshlb itself is out of descriptors or socket memory is no result at all: it is
+counted in `skipped` and says nothing of the endpoint.
 
 The first check of each endpoint runs after a random fraction of `jitter * interval`, so that a
 restart does not fire every check at once while an `initial_state = "unhealthy"` endpoint is
@@ -20,6 +22,7 @@ import logging
 import random
 from typing import TYPE_CHECKING
 
+from meshlb.errors import is_local_resource_error
 from meshlb.health import probes
 from meshlb.health.config import HealthCheckConfig
 from meshlb.health.probes import Probe, ProbeResult
@@ -49,6 +52,7 @@ class HealthChecker:
         self.last: dict[Endpoint, ProbeResult] = {}
         self.checks = 0
         self.failures = 0
+        self.skipped = 0  # checks meshlb could not make (out of descriptors)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -83,8 +87,9 @@ class HealthChecker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def check_once(self, endpoint: Endpoint) -> ProbeResult:
-        """Run the probe once under the timeout; every exception becomes a failed result."""
+    async def check_once(self, endpoint: Endpoint) -> ProbeResult | None:
+        """Run the probe once under the timeout; every exception becomes a failed result,
+        except a local resource error, which is None: no verdict."""
         timeout = float(self.config.timeout)
         try:
             async with asyncio.timeout(timeout):
@@ -92,6 +97,8 @@ class HealthChecker:
         except TimeoutError:
             return ProbeResult(False, f"no answer within {timeout:g}s")
         except (OSError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
+            if is_local_resource_error(exc):
+                return None
             return ProbeResult(False, probes.describe_error(exc))
         except Exception as exc:  # a third-party probe's bug must not stop the checks
             log.exception("health probe %s crashed", self.config.kind)
@@ -107,13 +114,16 @@ class HealthChecker:
         while True:
             result = await self.check_once(endpoint)
             now = loop.time()
-            self.checks += 1
-            if not result.ok:
-                self.failures += 1
-                log.debug("health %s: %s", endpoint.address, result.detail)
-            self.last[endpoint] = result
-            if state.observe(result.ok, now):
-                self.endpoint_set.set_active_health(endpoint, state.healthy, result.detail, now)
+            if result is None:
+                self.skipped += 1
+            else:
+                self.checks += 1
+                if not result.ok:
+                    self.failures += 1
+                    log.debug("health %s: %s", endpoint.address, result.detail)
+                self.last[endpoint] = result
+                if state.observe(result.ok, now):
+                    self.endpoint_set.set_active_health(endpoint, state.healthy, result.detail, now)
             delay = check_delay(
                 state.healthy, interval, down_interval, config.jitter, self.rng.random()
             )

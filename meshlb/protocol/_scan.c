@@ -63,6 +63,10 @@ static int field_kind(const char *name, Py_ssize_t len, int request) {
     case 7:
         if (name_is(name, len, "upgrade") || name_is(name, len, "trailer")) return F_REFUSE;
         break;
+    case 9: /* who the request came from: meshlb rewrites these (proxy/forwarding.py) */
+        if (name_is(name, len, "forwarded") || name_is(name, len, "x-real-ip"))
+            return request ? F_REFUSE : F_PLAIN;
+        break;
     case 10:
         if (name_is(name, len, "connection")) return F_CONNECTION;
         if (name_is(name, len, "keep-alive")) return F_REFUSE;

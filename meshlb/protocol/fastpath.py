@@ -19,8 +19,9 @@ What "unambiguous" means here:
   in a request, Content-Length in a response, and a plain Connection (keep-alive or close)
   in either; those appear once, with canonical values (M1, M4), and the Connection line is
   cut from the verbatim lines (it is hop-by-hop). Any other special field
-  (Transfer-Encoding, Upgrade, Expect, hop-by-hop fields, X-Forwarded-*, Proxy-*) sends
-  the head the general way. Other fields go out verbatim, as the general path sends them.
+  (Transfer-Encoding, Upgrade, Expect, hop-by-hop fields, X-Forwarded-*, X-Real-IP,
+  Forwarded, Proxy-*) sends the head the general way. Other fields go out verbatim, as the
+  general path sends them.
 - Limits (M9): the field count, the target length and the Content-Length against the body
   limit.
 
@@ -59,7 +60,7 @@ _RESPONSE: Final = re.compile(
 # its value (from the first non-blank byte to the end of the line, trailing blanks kept).
 _SPECIAL: Final = re.compile(
     rb"\n(host|content-length|connection|transfer-encoding|upgrade|keep-alive|te|trailer"
-    rb"|expect|x-request-id|x-forwarded-[^:]*|proxy-[^:]*):[ \t]*([^\r]*)"
+    rb"|expect|x-request-id|x-forwarded-[^:]*|x-real-ip|forwarded|proxy-[^:]*):[ \t]*([^\r]*)"
 )
 
 _PLAIN, _HOST, _LENGTH, _CONNECTION, _REQUEST_ID, _REFUSE = range(6)
@@ -74,6 +75,8 @@ _RESPONSE_KINDS: Final = {
     b"connection": _CONNECTION,
     b"expect": _PLAIN,
     b"x-request-id": _PLAIN,
+    b"x-real-ip": _PLAIN,
+    b"forwarded": _PLAIN,
 }
 
 # Status codes as sent, to their int, for the codes the response pattern admits.

@@ -226,8 +226,9 @@ class RequestHeadBuilder(_HeadBuilder):
         else:
             # RFC 9112 §9.3: close wins; HTTP/1.1 persists by default, HTTP/1.0 when asked.
             keep_alive = b"close" not in tokens and (version == b"1.1" or b"keep-alive" in tokens)
-            if b"upgrade" in tokens and version == b"1.1":
-                upgrade = seen[UPGRADE]  # RFC 9110 §7.8: ignored in HTTP/1.0
+            if b"upgrade" in tokens and version == b"1.1" and seen[UPGRADE] is not None:
+                # RFC 9110 §7.8: ignored in HTTP/1.0, and a server may ignore it anyway.
+                upgrade = allowed_upgrade(seen[UPGRADE], limits.upgrade)
                 if upgrade is not None and (length or chunked):
                     raise ProtocolError(400, "Upgrade request with a body")
             if not tokens <= CONNECTION_OPTIONS:
@@ -255,12 +256,33 @@ class RequestHeadBuilder(_HeadBuilder):
             upgrade,
             seen[FORWARDED_FOR],
             seen[REQUEST_ID],
-            # Not verbatim with X-Forwarded-Host/-Proto either: meshlb writes those itself.
-            # (The test is on the whole head, so a mere mention also costs the fast form.)
+            # Not verbatim with X-Forwarded-*, X-Real-IP or Forwarded either: meshlb decides
+            # about those itself (proxy/forwarding.py). (The test is on the whole head, so a
+            # mere mention also costs the fast form.)
             _verbatim(head, seen, (host is not None) + (length is not None) + chunked)
-            if head is not None and b"forwarded-" not in head.lower()
+            if head is not None and not _mentions_forwarding(head)
             else None,
         )
+
+
+def allowed_upgrade(value: bytes, allowed: frozenset[bytes]) -> bytes | None:
+    """The protocols of an Upgrade value that `allowed` names, as received; None if none.
+
+    A protocol is `name["/" version]` (RFC 9110 §7.8) and its name is matched without regard
+    to case. The others are dropped: the request goes on as an ordinary one, which RFC 9110
+    §7.8 allows ("a server MAY ignore a received Upgrade header field").
+    """
+    kept = [
+        item
+        for item in (part.strip(b" \t") for part in value.split(b","))
+        if item.partition(b"/")[0].lower() in allowed
+    ]
+    return b", ".join(kept) if kept else None
+
+
+def _mentions_forwarding(head: bytes) -> bool:
+    lower = head.lower()
+    return b"forwarded" in lower or b"x-real-ip" in lower
 
 
 def _absolute_form(target: bytes, host: bytes | None, policy: str) -> tuple[bytes, bytes]:

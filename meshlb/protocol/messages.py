@@ -123,3 +123,5 @@ class H1Limits(msgspec.Struct, frozen=True):
     max_target_bytes: int = 8 * 1024  # -> 414
     max_body_bytes: int = 0  # 0 = unlimited; otherwise -> 413
     absolute_form: str = "reject"  # "reject" or "rewrite" when the authority differs from Host
+    # Protocols a request may ask to upgrade to, lower-case; any other is ignored (heads.py).
+    upgrade: frozenset[bytes] = frozenset((b"websocket",))

@@ -45,6 +45,7 @@ from meshlb.protocol.serialize import (
     simple_response,
     status_line,
 )
+from meshlb.proxy.forwarding import extended_chain, peer_fields, without_forwarding
 from meshlb.resilience.retry import RetryPolicy, parse_retry_after
 from meshlb.routing import Route, cookie_value
 from meshlb.upstream.connection import UpstreamConnection
@@ -199,28 +200,37 @@ class Exchange:
             and head.upgrade is None
             and not head.expect_continue
         ):
-            # The common request in one formatting step (the general form is below).
+            # The common request in one formatting step (the general form is below). A head
+            # with raw lines carries no forwarding field: trusted peer or not, meshlb's own.
             self.request_id = request_id = ctx.request_id()  # (before the slow branches)
-            return b"%s %s HTTP/1.1\r\n%sx-forwarded-for: %s\r\nx-forwarded-host: %s\r\n%s" \
+            return b"%s %s HTTP/1.1\r\n%s%sx-forwarded-host: %s\r\n%s" \
                 b"x-request-id: %s\r\n\r\n" % (
                     head.method,
                     head.target,
                     raw,
-                    session.client_ip,
+                    session.peer_fields,
                     head.host,
                     ctx.static_fields,
                     request_id,
                 )  # fmt: skip
         target = head.target if route.prefix_rewrite is None else route.rewrite_target(head.target)
+        chain = None  # a trusted peer's forwarding fields, extended (forwarding.py)
         if raw is not None and route.plain_request and not head.expect_continue:
             # Fast path: the client's field lines go out as received (framing included).
             fields = raw
             framing = b""
         else:
             drop = route.request_drop
+            headers = head.headers
+            if session.trusted:
+                chain = extended_chain(
+                    headers, head.forwarded_for, session.client_ip, head.host, ctx.proto_field
+                )
+            else:
+                headers = without_forwarding(headers)
             fields = b"host: %s\r\n%s" % (
                 head.host,
-                b"".join([b"%s: %s\r\n" % p for p in head.headers if p[0] not in drop]),
+                b"".join([b"%s: %s\r\n" % p for p in headers if p[0] not in drop]),
             )
             if head.chunked:
                 framing = b"transfer-encoding: chunked\r\n"
@@ -228,9 +238,14 @@ class Exchange:
                 framing = b"content-length: %d\r\n" % head.content_length
             else:
                 framing = b""
-        xff = session.client_ip
-        if head.forwarded_for:
-            xff = head.forwarded_for + b", " + xff
+        if chain is None:
+            forwarding = b"%sx-forwarded-host: %s\r\n%s" % (
+                session.peer_fields,
+                head.host,
+                ctx.static_fields,
+            )
+        else:
+            forwarding = chain + ctx.via_field
         if head.request_id is None:
             self.request_id = ctx.request_id()
             extra = b"x-request-id: %s\r\n" % self.request_id
@@ -240,14 +255,12 @@ class Exchange:
             extra += b"".join([b"%s: %s\r\n" % p for p in route.request_add])
         if head.upgrade is not None:
             extra += b"connection: upgrade\r\nupgrade: %s\r\n" % head.upgrade
-        return b"%s %s HTTP/1.1\r\n%s%sx-forwarded-for: %s\r\nx-forwarded-host: %s\r\n%s%s\r\n" % (
+        return b"%s %s HTTP/1.1\r\n%s%s%s%s\r\n" % (
             head.method,
             target,
             fields,
             framing,
-            xff,
-            head.host,
-            ctx.static_fields,
+            forwarding,
             extra,
         )
 
@@ -810,6 +823,8 @@ class HttpSession(asyncio.Protocol):
         "transport",
         "parser",
         "client_ip",
+        "trusted",
+        "peer_fields",
         "current",
         "reading",
         "queue",
@@ -831,6 +846,8 @@ class HttpSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = make_request_parser(listener.codec, self, listener.limits)
         self.client_ip = b"-"
+        self.trusted = False  # the peer is one of the listener's trusted_proxies
+        self.peer_fields = peer_fields(self.client_ip)
         self.current: Exchange | None = None
         self.reading: Exchange | None = None  # the exchange whose request is being parsed
         self.queue: deque[Exchange] = deque()
@@ -858,9 +875,11 @@ class HttpSession(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
+        listener = self.listener
         if peer:
             self.client_ip = str(peer[0]).encode()
-        listener = self.listener
+            self.peer_fields = peer_fields(self.client_ip)
+            self.trusted = listener.trusted_proxies.trusts(str(peer[0]))
         listener.sessions.add(self)
         listener.stats.downstream_connections_total += 1
         self.set_deadline(HEADER, self.now() + listener.header_timeout)

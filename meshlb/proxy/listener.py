@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from meshlb.accesslog import AccessLog
 from meshlb.config.schema import ListenerConfig
 from meshlb.protocol.messages import H1Limits
+from meshlb.proxy.forwarding import TrustedProxies
 from meshlb.routing import Router
 from meshlb.stats import Stats
 
@@ -36,6 +37,9 @@ class ListenerContext:
         "unrouted",
         "pid",
         "static_fields",
+        "proto_field",
+        "via_field",
+        "trusted_proxies",
     )
 
     def __init__(
@@ -55,6 +59,7 @@ class ListenerContext:
             max_target_bytes=config.max_target_bytes,
             max_body_bytes=config.max_body_bytes,
             absolute_form=config.absolute_form,
+            upgrade=frozenset(protocol.lower().encode() for protocol in config.upgrade),
         )
         self.codec = config.codec
         self.via = b"1.1 " + config.via.encode() if config.via else b""
@@ -68,9 +73,10 @@ class ListenerContext:
         self.unrouted = [0] * 6  # responses to requests no route took (404, 4xx rejects)
         self.scheme = b"http"
         # Added to every forwarded request, prepared once.
-        self.static_fields = b"x-forwarded-proto: %s\r\n" % self.scheme
-        if self.via:
-            self.static_fields += b"via: %s\r\n" % self.via
+        self.proto_field = b"x-forwarded-proto: %s\r\n" % self.scheme
+        self.via_field = b"via: %s\r\n" % self.via if self.via else b""
+        self.static_fields = self.proto_field + self.via_field
+        self.trusted_proxies = TrustedProxies(config.trusted_proxies)
         self._rid_prefix = os.urandom(6).hex().encode() + b"-"
         self._rid_next = 0
 
@@ -83,6 +89,9 @@ class ListenerContext:
         self.codec = other.codec
         self.via = other.via
         self.static_fields = other.static_fields
+        self.proto_field = other.proto_field
+        self.via_field = other.via_field
+        self.trusted_proxies = other.trusted_proxies  # for connections made from now on
         self.header_timeout = other.header_timeout
         self.idle_timeout = other.idle_timeout
         self.access_log = other.access_log

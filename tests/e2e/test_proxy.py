@@ -44,7 +44,7 @@ def test_requests_are_balanced_round_robin_over_keep_alive(
     assert sum(b.state.connections for b in backends) <= 6
 
 
-def test_forwarding_headers_are_added_and_hop_by_hop_removed(proxy: Meshlb) -> None:
+def test_forwarding_headers_are_set_and_hop_by_hop_removed(proxy: Meshlb) -> None:
     r = httpx.get(
         proxy.url + "/headers",
         headers={
@@ -57,7 +57,9 @@ def test_forwarding_headers_are_added_and_hop_by_hop_removed(proxy: Meshlb) -> N
         },
     )
     seen = {k.lower(): v for k, v in r.json()["headers"]}
-    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    # The client is no trusted proxy: its X-Forwarded-For is replaced, not extended.
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-real-ip"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == f"127.0.0.1:{proxy.port}"
     assert seen["via"] == "1.1 meshlb"
@@ -257,13 +259,13 @@ def test_graceful_shutdown_finishes_in_flight_requests(proxy: Meshlb) -> None:
 def test_upgrade_switches_to_a_byte_pipe(proxy: Meshlb) -> None:
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
         s.sendall(
-            b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+            b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
         )
         head = b""
         while b"\r\n\r\n" not in head:
             head += s.recv(4096)
         assert head.startswith(b"HTTP/1.1 101 ")
-        assert b"upgrade: echo" in head.lower()
+        assert b"upgrade: websocket" in head.lower()
         s.sendall(b"hello tunnel")
         got = head.split(b"\r\n\r\n", 1)[1]
         while len(got) < 12:
@@ -274,7 +276,7 @@ def test_upgrade_switches_to_a_byte_pipe(proxy: Meshlb) -> None:
 def test_a_refused_upgrade_keeps_http(proxy: Meshlb) -> None:
     reply = raw_exchange(
         proxy.port,
-        b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
         b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     assert reply.count(b"HTTP/1.1 200 ") == 2

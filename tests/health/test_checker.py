@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Callable, Iterator
 
@@ -13,6 +14,7 @@ from meshlb.cluster.endpoints import EndpointSet
 from meshlb.config.units import Duration
 from meshlb.health.checker import HealthChecker
 from meshlb.health.config import HealthCheckConfig, HttpProbeConfig
+from meshlb.health.probes import ProbeResult
 from meshlb.model import Endpoint
 from tests.faults import FaultThread
 
@@ -87,6 +89,37 @@ def test_a_killed_listener_is_refused_and_detected(servers: list[FaultThread]) -
             servers[0].set_mode("die")
             await until(lambda: not es.endpoints[0].healthy)
             assert es.endpoints[0].last_reason.endswith("connection refused")
+        finally:
+            await checker.stop()
+
+    asyncio.run(scenario())
+
+
+class OutOfDescriptors:
+    """A probe that cannot even open its socket: this process is out of descriptors."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def check(self, host: str, port: int) -> ProbeResult:
+        self.calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_a_check_meshlb_could_not_make_says_nothing_of_the_endpoint(
+    servers: list[FaultThread],
+) -> None:
+    es = endpoint_set(servers)
+
+    async def scenario() -> None:
+        probe = OutOfDescriptors()
+        checker = HealthChecker(es, FAST, probe=probe)
+        await checker.start()
+        try:
+            await until(lambda: probe.calls >= 3 * FAST.fall * len(es.endpoints))
+            assert all(e.healthy for e in es.endpoints)
+            assert (checker.checks, checker.failures) == (0, 0)
+            assert checker.skipped >= probe.calls - len(es.endpoints)
         finally:
             await checker.stop()
 

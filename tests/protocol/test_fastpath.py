@@ -177,6 +177,7 @@ def check_request(head: bytes, limits: H1Limits, valid_host: bytes = b"") -> Req
         # meshlb writes itself may be among them.
         lines = _lines(fast.raw)
         assert all(not name.startswith(b"x-forwarded-") for name, _ in lines), head
+        assert all(name not in (b"forwarded", b"x-real-ip") for name, _ in lines), head
         framing = [(name, value) for name, value in lines if name in (b"host", b"content-length")]
         expected = [(b"host", general.host)]
         if general.content_length is not None:
@@ -327,6 +328,8 @@ REQUEST_SPECIAL_VALUES: dict[bytes, list[bytes]] = {
     b"X-Forwarded-For": [b"1.2.3.4", b"1.2.3.4, 5.6.7.8"],
     b"X-Forwarded-Host": [b"a.example"],
     b"X-Forwarded-Proto": [b"https"],
+    b"X-Real-IP": [b"1.2.3.4"],
+    b"Forwarded": [b"for=1.2.3.4;proto=https", b""],
     b"X-Request-Id": [b"abc", b""],
     b"Proxy-Connection": [b"keep-alive"],
     b"Proxy-Authorization": [b"Basic eA=="],
@@ -361,7 +364,6 @@ COMMON_NAMES = [
     b"Server",
     b"Date",
     b"Content-Type",
-    b"Forwarded",
     b"Via",
     b"X-Custom",
     b"x-y",
@@ -384,6 +386,9 @@ LOOKALIKE_NAMES = [
     b"Proxy",
     b"Transfer",
     b"Forwarded-For",
+    b"Forwardeds",
+    b"X-Real-IPs",
+    b"X-Real-I",
 ]
 ordinary_names = st.one_of(
     st.sampled_from(COMMON_NAMES).flatmap(_random_case),
@@ -838,6 +843,11 @@ REFUSED_REQUESTS = {
     b"Content-Length: 5\r\n\r\n",
     "transfer_encoding": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
     "x_forwarded_for": b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+    # meshlb replaces or extends these (proxy/forwarding.py): never forwarded as received
+    "x_real_ip": b"GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 1.2.3.4\r\n\r\n",
+    "x_real_ip_lower": b"GET / HTTP/1.1\r\nHost: a\r\nx-real-ip: 1.2.3.4\r\n\r\n",
+    "forwarded": b"GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=1.2.3.4\r\n\r\n",
+    "x_forwarded_port": b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Port: 443\r\n\r\n",
     # trailing whitespace where the general path then re-serializes the line (not verbatim)
     "host_trailing_space": b"GET / HTTP/1.1\r\nHost: a \r\n\r\n",
     "host_trailing_tab": b"GET / HTTP/1.1\r\nHost: a\t\r\n\r\n",
@@ -872,6 +882,14 @@ def test_trailing_whitespace_in_an_ordinary_value_is_refused_or_read_alike() -> 
     assert fast_head is None or (
         fast_head.headers == [(b"server", b"x")] and not fast_head.keep_alive
     )
+
+
+def test_a_response_with_forwarding_fields_stays_common() -> None:
+    # In a response they mean nothing to meshlb: end-to-end fields like any other.
+    head = b"HTTP/1.1 200 OK\r\nX-Real-IP: 1\r\nForwarded: for=a\r\nContent-Length: 0\r\n\r\n"
+    fast = check_response(head, DEFAULT)
+    assert fast is not None
+    assert fast.raw == b"X-Real-IP: 1\r\nForwarded: for=a\r\nContent-Length: 0\r\n"
 
 
 REFUSED_RESPONSES = {

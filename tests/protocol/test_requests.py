@@ -204,6 +204,60 @@ def test_upgrade_is_ignored_in_http10(request_parser: RequestFactory) -> None:
     assert [h.upgrade for h in rec.heads] == [None, None]
 
 
+H2C = (
+    b"GET /h2 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n"
+)
+
+
+def test_an_upgrade_to_an_unlisted_protocol_is_an_ordinary_request(
+    request_parser: RequestFactory,
+) -> None:
+    # RFC 9110 §7.8: a server may ignore Upgrade. Nothing of the offer travels on, and the
+    # bytes after it are the next HTTP/1.1 request, not held for another protocol.
+    parser, rec = request_parser()
+    parser.feed(H2C + GET)
+    assert [h.upgrade for h in rec.heads] == [None, None]
+    assert rec.heads[0].headers == []  # Upgrade, Connection and HTTP2-Settings are gone
+    assert rec.kinds == ["head", "end", "head", "end"]
+
+
+def test_an_ignored_upgrade_may_carry_a_body(request_parser: RequestFactory) -> None:
+    parser, rec = request_parser()
+    parser.feed(
+        H2C.replace(b"GET", b"POST").replace(b"\r\n\r\n", b"\r\nContent-Length: 2\r\n\r\nhi")
+    )
+    assert rec.error is None and rec.heads[0].upgrade is None and rec.bodies == [b"hi"]
+
+
+@pytest.mark.parametrize(
+    ("offer", "kept"),
+    [
+        (b"websocket", b"websocket"),
+        (b"WebSocket", b"WebSocket"),
+        (b"h2c, websocket", b"websocket"),
+        (b"websocket/13, foo/1", b"websocket/13"),
+        (b"h2c", None),
+        (b"websockets", None),
+    ],
+)
+def test_only_listed_protocols_are_offered_upstream(
+    request_parser: RequestFactory, offer: bytes, kept: bytes | None
+) -> None:
+    parser, rec = request_parser()
+    parser.feed(UPGRADE.replace(b"Upgrade: websocket", b"Upgrade: " + offer))
+    assert rec.heads[0].upgrade == kept
+
+
+def test_the_listener_chooses_the_protocols(request_parser: RequestFactory) -> None:
+    parser, rec = request_parser(H1Limits(upgrade=frozenset({b"h2c"})))
+    parser.feed(H2C)
+    assert rec.heads[0].upgrade == b"h2c"
+    parser, rec = request_parser(H1Limits(upgrade=frozenset()))
+    parser.feed(UPGRADE + GET)
+    assert [h.upgrade for h in rec.heads] == [None, None]
+
+
 def test_absolute_form_becomes_origin_form(request_parser: RequestFactory) -> None:
     parser, rec = request_parser()
     parser.feed(b"GET http://a.example:8080/p/q?x=1 HTTP/1.1\r\nHost: a.example:8080\r\n\r\n")
