@@ -39,6 +39,7 @@ from meshlb.config.schema import Config, ListenerConfig, RouteConfig
 from meshlb.config.units import parse_address
 from meshlb.health.checker import HealthChecker
 from meshlb.health.remediation import RemediationRunner
+from meshlb.proxy.accept import Acceptor
 from meshlb.proxy.http import HttpSession
 from meshlb.proxy.listener import ListenerContext
 from meshlb.proxy.tcp import TcpListenerContext, TcpSession
@@ -124,7 +125,7 @@ class _Bound:
     def __init__(
         self,
         key: tuple[str, str],
-        server: asyncio.base_events.Server,
+        server: Acceptor,
         http: ListenerContext | None,
         tcp: TcpListenerContext | None,
     ) -> None:
@@ -319,16 +320,16 @@ class App:
         tcp: TcpListenerContext | None,
         sock: socket.socket,
     ) -> _Bound:
-        loop = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol]
         if http is not None:
-            factory = _session_factory(http)
+            factory, name = _session_factory(http), http.name
             log.info("listener %s on %s (http, %s)", http.name, key[1], http.codec)
         else:
             assert tcp is not None
-            factory = _tcp_factory(tcp)
+            factory, name = _tcp_factory(tcp), tcp.name
             log.info("listener %s on %s (tcp -> %s)", tcp.name, key[1], tcp.cluster.name)
-        server = await loop.create_server(factory, sock=sock, backlog=1024)
+        server = Acceptor(sock, factory, name)
+        await server.start()
         return _Bound(key, server, http, tcp)
 
     async def _tick(self) -> None:

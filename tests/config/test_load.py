@@ -152,3 +152,39 @@ trusted_proxies = ["10.0.0.0/8"]
     )
     assert errors == ["listeners[1].trusted_proxies: only http listeners forward fields"]
 
+
+
+def test_trusted_proxies_and_upgrade_protocols_are_checked_per_listener() -> None:
+    listener = """
+[[listeners]]
+address = "127.0.0.1:8081"
+trusted_proxies = ["10.0.0.0/8", "10.0.0.1/8", "proxy.example", "::1"]
+upgrade = ["websocket", "web socket"]
+"""
+    errors = errors_of(MINIMAL + listener)
+    assert errors == [
+        "listeners[1].trusted_proxies[1]: 10.0.0.1/8 has host bits set",
+        "listeners[1].trusted_proxies[2]: 'proxy.example' does not appear to be an IPv4 or "
+        "IPv6 network",
+        "listeners[1].upgrade[1]: 'web socket' is not a protocol name (a token such as "
+        '"websocket")',
+    ]
+
+
+def test_forwarding_defaults_trust_nobody_and_upgrade_to_websocket_only() -> None:
+    listener = load_text(MINIMAL).listeners[0]
+    assert listener.trusted_proxies == [] and listener.upgrade == ["websocket"]
+
+
+def test_a_tcp_listener_has_no_fields_to_trust() -> None:
+    errors = errors_of(
+        MINIMAL
+        + """
+[[listeners]]
+address = "127.0.0.1:8081"
+protocol = "tcp"
+cluster = "compute"
+trusted_proxies = ["10.0.0.0/8"]
+"""
+    )
+    assert errors == ["listeners[1].trusted_proxies: only http listeners forward fields"]
