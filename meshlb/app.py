@@ -429,12 +429,10 @@ class App:
         return snapshot(self)
 
     def config_view(self) -> dict[str, Any]:
+        from meshlb.config.redact import redacted
         from meshlb.supervisor import config_builtins
 
-        view: dict[str, Any] = config_builtins(self.config)
-        if view.get("admin", {}).get("token"):
-            view["admin"]["token"] = "<redacted>"
-        return view
+        return config_builtins(redacted(self.config))
 
     def drain(self, cluster: str, address: str, draining: bool) -> str | None:
         found = self.clusters.get(cluster)

@@ -12,7 +12,7 @@ from typing import Any
 import uvloop
 
 from meshlb import __version__
-from meshlb.config.load import ConfigError, load_file, validate
+from meshlb.config.load import ConfigError, admin_errors, load_file, validate
 from meshlb.config.schema import Config
 from meshlb.linewriter import stderr_handler
 
@@ -59,6 +59,8 @@ def load_run_config(args: argparse.Namespace) -> Config:
             except ValueError as exc:
                 raise ConfigError([f"--admin: {exc}"], "command line") from None
             admin = msgspec.structs.replace(admin, address=args.admin)
+            if errors := admin_errors(admin, where="--admin"):
+                raise ConfigError(errors, "command line")
         config = msgspec.structs.replace(config, admin=admin)
     return config
 

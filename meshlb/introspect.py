@@ -12,6 +12,7 @@ from meshlb.admin.snapshot import (
     MetricsSnapshot,
     RouteView,
 )
+from meshlb.config.redact import redact_hook_run
 from meshlb.linewriter import process_log_dropped
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def endpoint_views(
                 active_connections=endpoint.active_connections,
                 total_requests=endpoint.total_requests,
                 latency_avg_ms=round(endpoint.latency_ewma * 1000, 3),
-                hooks=runner.history(row["address"]) if runner is not None else [],
+                hooks=[redact_hook_run(run) for run in runner.history(row["address"])]
+                if runner is not None
+                else [],
             )
         )
     return views

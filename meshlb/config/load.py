@@ -20,6 +20,7 @@ import msgspec
 
 from meshlb import balance
 from meshlb.config.schema import (
+    AdminConfig,
     ClusterConfig,
     Config,
     EndpointConfig,
@@ -157,6 +158,7 @@ def validate(raw: dict[str, Any], source: str = "") -> Config:
             listener_names.add(listener.name)
         _check_forwarding(i, listener, errors)
     _check_address(config.admin.address, "admin.address", errors, listener=True)
+    errors += admin_errors(config.admin)
     if not config.listeners:
         errors.append("listeners: at least one listener is required")
     for name, cluster in config.clusters.items():
@@ -199,6 +201,35 @@ def _check_forwarding(i: int, listener: ListenerConfig, errors: list[str]) -> No
                 f"listeners[{i}].upgrade[{j}]: {protocol!r} is not a protocol name "
                 '(a token such as "websocket")'
             )
+
+
+def admin_errors(admin: AdminConfig, where: str = "admin.address") -> list[str]:
+    """What makes an admin API unsafe to start; `where` names the address in the message."""
+    if not admin.enabled:
+        return []
+    if admin.token is not None and not admin.token.strip():
+        # An empty token would read as "no token": auth silently off.
+        return ["admin.token: must not be empty (leave it out to run without a token)"]
+    if admin.token is None and not admin.allow_insecure and not _loopback(admin.address):
+        return [
+            f"{where}: {admin.address} is not a loopback address and admin.token is not set; "
+            "anyone who reaches it may drain endpoints and reload the config. Set a token, "
+            "or admin.allow_insecure = true if a network policy guards it"
+        ]
+    return []
+
+
+def _loopback(address: str) -> bool:
+    try:
+        host, _ = parse_address(address, default_host="127.0.0.1", allow_any_port=True)
+    except ValueError:
+        return True  # reported as a bad address already
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
 
 
 def _check_cluster(name: str, cluster: ClusterConfig, errors: list[str]) -> None:

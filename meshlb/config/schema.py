@@ -111,6 +111,7 @@ class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     address: str = "127.0.0.1:9901"
     enabled: bool = True
     token: str | None = None  # when set, every request needs "Authorization: Bearer TOKEN"
+    allow_insecure: bool = False  # serve a non-loopback address without a token
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

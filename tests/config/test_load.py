@@ -117,42 +117,6 @@ def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 def test_every_shipped_config_loads(path: Path) -> None:
     load_file(path)
 
-def test_trusted_proxies_and_upgrade_protocols_are_checked_per_listener() -> None:
-    listener = """
-[[listeners]]
-address = "127.0.0.1:8081"
-trusted_proxies = ["10.0.0.0/8", "10.0.0.1/8", "proxy.example", "::1"]
-upgrade = ["websocket", "web socket"]
-"""
-    errors = errors_of(MINIMAL + listener)
-    assert errors == [
-        "listeners[1].trusted_proxies[1]: 10.0.0.1/8 has host bits set",
-        "listeners[1].trusted_proxies[2]: 'proxy.example' does not appear to be an IPv4 or "
-        "IPv6 network",
-        "listeners[1].upgrade[1]: 'web socket' is not a protocol name (a token such as "
-        '"websocket")',
-    ]
-
-
-def test_forwarding_defaults_trust_nobody_and_upgrade_to_websocket_only() -> None:
-    listener = load_text(MINIMAL).listeners[0]
-    assert listener.trusted_proxies == [] and listener.upgrade == ["websocket"]
-
-
-def test_a_tcp_listener_has_no_fields_to_trust() -> None:
-    errors = errors_of(
-        MINIMAL
-        + """
-[[listeners]]
-address = "127.0.0.1:8081"
-protocol = "tcp"
-cluster = "compute"
-trusted_proxies = ["10.0.0.0/8"]
-"""
-    )
-    assert errors == ["listeners[1].trusted_proxies: only http listeners forward fields"]
-
-
 
 def test_trusted_proxies_and_upgrade_protocols_are_checked_per_listener() -> None:
     listener = """
@@ -188,3 +152,25 @@ trusted_proxies = ["10.0.0.0/8"]
 """
     )
     assert errors == ["listeners[1].trusted_proxies: only http listeners forward fields"]
+
+
+def test_an_empty_admin_token_is_refused() -> None:
+    # It would read as "no token" and silently turn authentication off.
+    for token in ('""', '"  "'):
+        assert errors_of(MINIMAL + f"[admin]\ntoken = {token}\n") == [
+            "admin.token: must not be empty (leave it out to run without a token)"
+        ]
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:9901", "[::]:9901", "10.0.0.5:9901", "admin:9901"])
+def test_an_admin_api_off_loopback_needs_a_token(address: str) -> None:
+    (error,) = errors_of(MINIMAL + f'[admin]\naddress = "{address}"\n')
+    assert error.startswith(f"admin.address: {address} is not a loopback address")
+    load_text(MINIMAL + f'[admin]\naddress = "{address}"\ntoken = "s3cret"\n')
+    load_text(MINIMAL + f'[admin]\naddress = "{address}"\nallow_insecure = true\n')
+    load_text(MINIMAL + f'[admin]\naddress = "{address}"\nenabled = false\n')
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9901", "[::1]:0", "localhost:9901", ":9901"])
+def test_an_admin_api_on_loopback_needs_no_token(address: str) -> None:
+    assert load_text(MINIMAL + f'[admin]\naddress = "{address}"\n').admin.token is None

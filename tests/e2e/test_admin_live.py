@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import ROOT, free_port
 
 
 def test_admin_api_drives_and_reports_a_live_proxy(start_meshlb, backends, tmp_path) -> None:
@@ -80,3 +83,50 @@ cluster = "app"
     }
     assert "renamed" in routes
     assert httpx.get(admin + "/readyz").status_code == 200
+
+
+def test_the_config_shown_by_the_admin_api_holds_no_secret(start_meshlb, tmp_path) -> None:
+    port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        f"""
+[admin]
+address = "127.0.0.1:{admin_port}"
+token = "adm1n-t0ken"
+[[listeners]]
+address = "127.0.0.1:{port}"
+[clusters.app]
+endpoints = ["127.0.0.1:9"]
+health.interval = "1h"
+health.http.headers = {{ Authorization = "Bearer pr0be-t0ken" }}
+on_unhealthy.webhook = "http://ops:h00k-pw@127.0.0.1:9/page"
+[[routes]]
+cluster = "app"
+request_headers_add = {{ X-Api-Key = "upstr3am-key" }}
+"""
+    )
+    start_meshlb("run", "-c", str(cfg), port=port)
+    auth = {"Authorization": "Bearer adm1n-t0ken"}
+    text = httpx.get(f"http://127.0.0.1:{admin_port}/config", headers=auth).text
+    for secret in ("adm1n-t0ken", "pr0be-t0ken", "h00k-pw", "upstr3am-key"):
+        assert secret not in text
+    view = json.loads(text)
+    assert view["clusters"]["app"]["health"]["http"]["headers"] == {"Authorization": "<redacted>"}
+    assert view["clusters"]["app"]["on_unhealthy"]["webhook"] == (
+        "http://ops:<redacted>@127.0.0.1:9/page"
+    )
+
+
+def test_an_open_admin_api_off_loopback_is_refused_at_start() -> None:
+    args = ["run", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"]
+    done = subprocess.run(
+        [sys.executable, "-m", "meshlb", *args, "--admin", "0.0.0.0:0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "--admin: 0.0.0.0:0 is not a loopback address and admin.token is not set" in (
+        done.stderr
+    )
