@@ -112,10 +112,6 @@ class Acceptor:
     def sockets(self) -> list[socket.socket]:
         return [self.sock]
 
-    @property
-    def paused(self) -> bool:
-        return self._native is None and not self._closed
-
     def close(self) -> None:
         """Stop accepting for good and close the listening socket (open connections stay)."""
         if self._closed:
