@@ -180,7 +180,12 @@ def answers(socks: list[socket.socket], deadline: float) -> list[tuple[int, dict
     pending = {i: bytearray() for i in range(len(socks))}
     with selectors.DefaultSelector() as sel:
         for i, sock in enumerate(socks):
-            sock.sendall(REQUEST % b"local")
+            try:
+                sock.sendall(REQUEST % b"local")
+            except OSError:  # already reset by the proxy
+                results[i] = "closed"
+                del pending[i]
+                continue
             sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ, i)
         while pending and time.monotonic() < deadline:
