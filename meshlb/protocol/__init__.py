@@ -33,6 +33,9 @@ class RequestParser(Protocol):
     def detach(self) -> bytes:
         """After an upgrade request: the protocol switched; return the bytes held since."""
 
+    def held_bytes(self) -> int:
+        """How many bytes are held after an upgrade request, until resume() or detach()."""
+
     @property
     def idle(self) -> bool:
         """Between messages with nothing buffered."""

@@ -115,6 +115,10 @@ class _Reader:
         self._state = _DETACHED
         return held
 
+    def held_bytes(self) -> int:
+        """Bytes held since an upgrade, until resume() or detach()."""
+        return len(self._held)
+
     @property
     def idle(self) -> bool:
         """Between messages, with no partial head: an EOF now loses nothing."""
