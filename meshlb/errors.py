@@ -27,6 +27,8 @@ class Failure(enum.Enum):
     SHUTDOWN = (503, "proxy is shutting down", Source.LOCAL)
     # meshlb itself ran out of descriptors or socket memory: the endpoint is not to blame.
     LOCAL_RESOURCE = (503, "local resource exhausted", Source.LOCAL)
+    BODY_TIMEOUT = (408, "request body timeout: the body arrived too slowly", Source.DOWNSTREAM)
+    CLIENT_LIMIT = (429, "too many requests in flight from this client", Source.DOWNSTREAM)
 
     @property
     def status(self) -> int:

@@ -103,6 +103,16 @@ class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # Protocols a request may upgrade to; an Upgrade naming others is ignored.
     upgrade: list[str] = msgspec.field(default_factory=lambda: ["websocket"])
+    # Slow clients. A request body must keep arriving at body_min_rate bytes/s (0: no floor)
+    # once body_grace has passed, or it is answered 408; a client that reads nothing of its
+    # response for send_timeout loses the connection. Each connection buffers at most
+    # buffer_limit bytes each way. max_requests_per_client caps the requests in flight from
+    # one client address on this listener (0: no cap).
+    body_min_rate: Size = Size(1024)
+    body_grace: Duration = Duration(5.0)
+    send_timeout: Duration = Duration(60.0)
+    buffer_limit: Size = Size(256 * 1024)
+    max_requests_per_client: Annotated[int, Meta(ge=0)] = 0
 
 
 class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -60,11 +60,15 @@ _RNG = random.Random()  # retry backoff jitter
 READ_HIGH_WATER = 256 * 1024  # buffered request body before the client is paused
 CLIENT_WRITE_HIGH_WATER = 256 * 1024
 MAX_PIPELINE = 16
+MAX_INTERIM = 16  # 1xx responses accepted before a final one
+LINGER_TIME = 5.0  # seconds a client may go on sending a body nobody will read
 
 # Reasons the client side is paused; reading resumes when none is left.
 PAUSE_UPSTREAM_FULL = 1
 PAUSE_BUFFERED = 2
 PAUSE_PIPELINE = 4
+PAUSE_UPGRADE = 8  # bytes after an Upgrade request, held until the upstream answers it
+MAX_HELD = 64 * 1024
 
 NO_BODY_STATUS = frozenset({204, 304})
 _STATUS_LINES = {s.value: status_line(s.value) for s in HTTPStatus}
@@ -80,7 +84,12 @@ def _status_line(status: int, reason: bytes) -> bytes:
 
 
 # Deadline kinds of a session.
-IDLE, HEADER, UPSTREAM, DRAIN = 1, 2, 3, 4
+IDLE, HEADER, UPSTREAM, DRAIN, BODY, SEND = 1, 2, 3, 4, 5, 6
+
+# Sessions whose client stopped reading (its write buffer is full), with the time it
+# stopped, oldest first. Under a full limit, one stalled that long gives its slots up.
+_STALLED: dict[HttpSession, float] = {}
+STALL_PREEMPT_AFTER = 1.0
 
 
 class Exchange:
@@ -122,6 +131,11 @@ class Exchange:
         "set_cookie",
         "queued",
         "forward_as_received",
+        "unsent_head",
+        "interim",
+        "dispatched",
+        "body_start",
+        "client_slot",
     )
 
     def __init__(self, session: HttpSession, head: RequestHead, now: float) -> None:
@@ -160,19 +174,64 @@ class Exchange:
         self.set_cookie = b""
         self.queued = False  # waiting in the cluster's pending queue for a connection
         self.forward_as_received = False  # see begin()
+        self.unsent_head = b""  # the response head while it waits in session.out
+        self.interim = 0  # 1xx responses received
+        self.dispatched = False  # limits taken and the request built: see begin()
+        self.body_start = 0.0  # when the exchange began waiting for its request body
+        self.client_slot = False  # counted in the listener's in-flight requests per client
 
     # -- request side -----------------------------------------------------------------------
 
     def begin(self) -> None:
-        """Route the request and send its first attempt."""
-        route = self.session.listener.router.match(self.head)
+        """Route the request; dispatch it now, or once its body is here.
+
+        A request with a body is dispatched (takes the cluster's limits and an upstream
+        connection) once the whole body arrived or `buffer_limit` bytes of it did: a client
+        that trickles its body holds nothing that other clients need, and the body's minimum
+        rate (`body_min_rate` after `body_grace`) ends it with 408.
+        """
+        session = self.session
+        route = session.listener.router.match(self.head)
         if route is None:
             self.fail_local(Failure.NO_ROUTE)
             return
         self.route = route
         cluster = self.cluster = route.cluster
         self.timeout = route.timeout if route.timeout is not None else cluster.timeout
-        if not cluster.limits.try_acquire_request():
+        if self.request_done:
+            self.dispatch()
+            return
+        ctx = session.listener
+        if self.head.expect_continue:
+            session.write(CONTINUE)
+        self.body_start = now = session.now()
+        if ctx.body_min_rate:
+            session.set_deadline(BODY, now + ctx.body_grace + self.body_size / ctx.body_min_rate)
+        else:
+            session.set_deadline(UPSTREAM, now + self._wait_limit())
+        if self.body_size >= ctx.buffer_limit:
+            self.dispatch()
+
+    def dispatch(self) -> None:
+        """Take the limits (preempting a stalled client if one is full) and send the first
+        attempt."""
+        route = self.route
+        cluster = self.cluster
+        assert route is not None and cluster is not None
+        self.dispatched = True
+        session = self.session
+        ctx = session.listener
+        if ctx.per_client_cap:
+            count = ctx.in_flight.get(session.client_ip, 0)
+            if count >= ctx.per_client_cap:
+                self.reason = f"{Failure.CLIENT_LIMIT.text} ({ctx.per_client_cap})"
+                self.fail_local(Failure.CLIENT_LIMIT)
+                return
+            ctx.in_flight[session.client_ip] = count + 1
+            self.client_slot = True
+        if not cluster.limits.try_acquire_request() and not (
+            preempt_stalled(cluster, session.now()) and cluster.limits.try_acquire_request()
+        ):
             self.reason = cluster.limits.reason("max_requests")
             self.fail_local(Failure.OVERFLOW)
             return
@@ -183,8 +242,6 @@ class Exchange:
             route.forward_response and self.keep_client and (self.head.version == b"1.1")
         )
         self.request_bytes = self._build_request(route)
-        if self.head.expect_continue and not self.request_done:
-            self.session.write(CONTINUE)
         self.attempt()
 
     def _build_request(self, route: Route[Cluster]) -> bytes:
@@ -291,12 +348,22 @@ class Exchange:
         self.per_try = bool(per_try and per_try < limit and self.request_done)
         session.deadline_kind = UPSTREAM
         session.deadline = now + (per_try if self.per_try else limit)
-        conn = cluster.pool.take_idle(endpoint)
+        # After a pooled connection turned out closed, the next try opens a new one; a request
+        # that could not be retried after such a close waits for no pooled connection but a
+        # proven one (UpstreamConnection.proven).
+        if self.fresh_retry_used:
+            conn = None
+        elif self.head.method in IDEMPOTENT_METHODS:
+            conn = cluster.pool.take_idle(endpoint)
+        else:
+            conn = cluster.pool.take_proven(endpoint, now)
         if conn is not None:
             self.send(conn)
             return
         limits = cluster.limits
-        if not limits.try_acquire_connection():
+        if not limits.try_acquire_connection() and not (
+            preempt_stalled(cluster, now) and limits.try_acquire_connection()
+        ):
             # At max_connections: wait in the cluster's bounded queue for a connection.
             if not limits.enqueue(self, now + limits.pending_timeout):
                 self.reason = limits.reason("max_pending_requests")
@@ -320,11 +387,19 @@ class Exchange:
     def take_connection(self, conn: UpstreamConnection) -> None:
         """A connection came free while this exchange waited: use it, whatever its endpoint."""
         self.queued = False
-        if self.session.closed or self.status:
+        session = self.session
+        if session.closed or self.status:
+            conn.pool.release(conn, session.now())  # to the next waiter, or idle
             return
         self.endpoint = conn.endpoint
         if conn.endpoint not in self.tried:
             self.tried = (*self.tried, conn.endpoint)
+        if self.head.method not in IDEMPOTENT_METHODS and not conn.proven(session.now()):
+            # Not for a request that could not be retried: its slot opens a new connection.
+            conn.counted = False
+            conn.close()
+            self._open(conn.endpoint)
+            return
         self.session.resume(PAUSE_BUFFERED)
         self.send(conn)
         conn.flush()
@@ -406,10 +481,16 @@ class Exchange:
 
     def on_request_body(self, data: bytes) -> None:
         session = self.session
-        if session.current is self:
-            session.deadline = session.loop.time() + self._wait_limit()
-        framed = encode_chunk(data) if self.head.chunked else data
         self.body_size += len(data)
+        if session.current is self and session.deadline_kind != SEND:
+            rate = session.listener.body_min_rate
+            if rate and self.body_start:
+                session.set_deadline(
+                    BODY, self.body_start + session.listener.body_grace + self.body_size / rate
+                )
+            else:
+                session.set_deadline(UPSTREAM, session.now() + self._wait_limit())
+        framed = encode_chunk(data) if self.head.chunked else data
         conn = self.conn
         if conn is not None and self.sent:
             conn.write(framed)
@@ -421,14 +502,23 @@ class Exchange:
                     self.body.clear()
         else:
             self.body.append(framed)
-            if self.body_size > READ_HIGH_WATER:
-                self.session.pause(PAUSE_BUFFERED)
+            limit = session.listener.buffer_limit
+            if self.body_size > limit:
+                session.pause(PAUSE_BUFFERED)
             if self.cluster is not None and self.body_size > self.cluster.replay_limit:
                 self.replayable = False
+            if not self.dispatched and self.route is not None and self.body_size >= limit:
+                self.dispatch()
 
     def on_request_end(self) -> None:
         self.request_done = True
         session = self.session
+        if not self.dispatched and self.route is not None and self.status == 0:
+            if session.current is self:
+                self.dispatch()
+            return
+        if session.current is self and session.deadline_kind == BODY:
+            session.set_deadline(UPSTREAM, session.now() + self.timeout)
         if session.current is self and not self.response_started and self.status == 0:
             cluster = self.cluster
             per_try = cluster.per_try_timeout if cluster is not None else 0.0
@@ -443,7 +533,29 @@ class Exchange:
     # -- response side (called by the upstream connection) -----------------------------------
 
     def on_response_informational(self, head: ResponseHead) -> None:
-        """1xx other than 101: meshlb answers 100-continue itself, so these are dropped."""
+        """1xx other than 101. 103 Early Hints go to an HTTP/1.1 client (RFC 8297; no 1xx to
+        HTTP/1.0, RFC 9110 §15.2); 100 Continue was answered by meshlb itself; the rest are
+        dropped. A bounded number: an endless stream of them is a broken upstream."""
+        self.interim += 1
+        if self.interim > MAX_INTERIM:
+            self._reject_response(f"more than {MAX_INTERIM} interim (1xx) responses")
+            return
+        if head.status == 103 and self.head.version == b"1.1":
+            fields = b"".join([b"%s: %s\r\n" % p for p in head.headers])
+            data = b"%s%s\r\n" % (_status_line(103, head.reason), fields)
+            self.bytes_out += len(data)
+            self.session.out.append(data)
+
+    def _reject_response(self, reason: str) -> None:
+        """The upstream answered what no request asked for: close that connection, and the
+        client gets a 502 (the response had not started)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+        self._done_with_endpoint()
+        self.response_started = False
+        self.status = 0
+        self.upstream_failed(Failure.BAD_RESPONSE, reason, retry=False)
 
     def on_response_head(self, head: ResponseHead) -> None:
         session = self.session
@@ -452,11 +564,16 @@ class Exchange:
         self.response_started = True
         status = self.status = head.status
         self.upstream_keep = head.keep_alive
+        if not self.request_done and not head.keep_alive and self.conn is not None:
+            self.conn.refuse_body()
         now = session.loop.time()
         if self.endpoint is not None and self._observe(status, head, now) is None:
             return
-        if status == 101 and self.head.upgrade is not None and self.conn is not None:
-            self._switch_protocols(head)
+        if status == 101:
+            if self._upgrade_answered(head) and self.conn is not None:
+                self._switch_protocols(head)
+            else:
+                self._reject_response("101 to a request that asked for no such upgrade")
             return
         session.deadline_kind = UPSTREAM
         session.deadline = now + self.timeout
@@ -496,7 +613,37 @@ class Exchange:
             fields.append(b"connection: keep-alive\r\n")
         data = b"%s%s\r\n" % (_status_line(status, head.reason), b"".join(fields))
         self.bytes_out += len(data)
+        self.unsent_head = data
         session.out.append(data)
+
+    def _upgrade_answered(self, head: ResponseHead) -> bool:
+        """A 101 switches to a protocol the request asked for (RFC 9110 §7.8)."""
+        asked = self.head.upgrade
+        if asked is None:
+            return False
+        offered = {token.strip().lower() for token in asked.split(b",")}
+        chosen = [value for name, value in head.headers if name == b"upgrade"]
+        return bool(chosen) and all(
+            token.strip().lower() in offered for value in chosen for token in value.split(b",")
+        )
+
+    def _take_back_response(self) -> bool:
+        """If no byte of the response reached the client yet (its head still waits in the
+        session's output), drop it so that the client can get an error instead."""
+        data = self.unsent_head
+        if not data:
+            return False
+        out = self.session.out
+        for i, item in enumerate(out):
+            if item is data:
+                self.bytes_out -= sum(len(part) for part in out[i:])
+                del out[i:]
+                self.unsent_head = b""
+                self.response_started = False
+                self.chunked_out = False
+                self.status = 0
+                return True
+        return False
 
     def on_response_whole(
         self, status: int, reason: bytes, keep_alive: bool, raw: bytes, body: bytes
@@ -603,6 +750,7 @@ class Exchange:
         if upstream_held:
             session.write(upstream_held)
         client_held = session.parser.detach()
+        session.resume(PAUSE_UPGRADE)
         if client_held:
             conn.write(client_held)
             conn.flush()
@@ -637,7 +785,7 @@ class Exchange:
             if latency is None:
                 latency = time.perf_counter() - self.upstream_start
             cluster.record_latency(latency)
-            if self.request_done and self.upstream_keep:
+            if self.request_done and self.upstream_keep and conn.parser.idle:
                 cluster.pool.release(conn, now)
             else:
                 conn.close()
@@ -646,7 +794,7 @@ class Exchange:
     def on_response_error(self, reason: str) -> None:
         self.conn = None
         self._done_with_endpoint()
-        if self.response_started:
+        if self.response_started and not self._take_back_response():
             self.reason = f"upstream broke mid-response: {reason}"
             self.session.abort_exchange(self)
         else:
@@ -658,7 +806,7 @@ class Exchange:
         if self.session.tunnel is not None:
             self.session.close()
             return
-        if self.response_started:
+        if self.response_started and not self._take_back_response():
             self.reason = "upstream closed mid-response"
             self.session.abort_exchange(self)
             return
@@ -671,7 +819,10 @@ class Exchange:
             self.tried = self.tried[:-1]
             self._retry()
             return
-        self.upstream_failed(Failure.RESET, str(exc) if exc else "connection closed")
+        detail = str(exc) if exc else "connection closed"
+        if stale:
+            detail = f"a reused connection closed before any response byte ({detail})"
+        self.upstream_failed(Failure.RESET, detail)
 
     def flush(self) -> None:
         self.session.flush()
@@ -742,6 +893,15 @@ class Exchange:
         self._retry()
 
     def release_holds(self) -> None:
+        if self.client_slot:
+            self.client_slot = False
+            in_flight = self.session.listener.in_flight
+            ip = self.session.client_ip
+            count = in_flight.get(ip, 0) - 1
+            if count > 0:
+                in_flight[ip] = count
+            else:
+                in_flight.pop(ip, None)
         cluster = self.cluster
         holds, self.holds = self.holds, 0
         if cluster is None or not holds:
@@ -767,12 +927,24 @@ class Exchange:
             self.per_try = False
             self.upstream_failed(Failure.TIMEOUT, "per-try timeout")
             return
-        if self.response_started:
+        if self.response_started and not self._take_back_response():
             self.reason = "upstream timeout mid-response"
             self.session.abort_exchange(self)
         else:
             self.reason = Failure.TIMEOUT.text
             self.fail_local(Failure.TIMEOUT)
+
+    def on_body_timeout(self) -> None:
+        """The request body arrived below body_min_rate: 408, and whatever went upstream is
+        dropped (the client hears of it only if no response byte reached it)."""
+        self.reason = Failure.BODY_TIMEOUT.text
+        if self.response_started and not self._take_back_response():
+            self.cancel()
+            self.session.abort_exchange(self)
+            return
+        self.cancel()
+        self.session.listener.stats.local_failures["BODY_TIMEOUT"] += 1
+        self.fail_local(Failure.BODY_TIMEOUT)
 
     def fail_local(self, failure: Failure) -> None:
         session = self.session
@@ -794,7 +966,7 @@ class Exchange:
         session.exchange_done(self, session.now())
 
     def cancel(self) -> None:
-        """The client went away: release everything this exchange holds."""
+        """The client went away (or is sent away): release everything this exchange holds."""
         if self.queued and self.cluster is not None:
             self.cluster.limits.remove(self)
             self.queued = False
@@ -839,6 +1011,7 @@ class HttpSession(asyncio.Protocol):
         "tunnel",
         "feeding",
         "client_eof",
+        "lingering",
     )
 
     def __init__(self, listener: ListenerContext) -> None:
@@ -860,6 +1033,7 @@ class HttpSession(asyncio.Protocol):
         self.tunnel: UpstreamConnection | None = None  # set once an upgrade switched protocols
         self.feeding = False  # inside data_received: upstream writes wait for its end
         self.client_eof = False  # the client half-closed: close once the queue is answered
+        self.lingering = False  # answered and closing: what the client still sends is dropped
         self.got_bytes = False  # bytes of a next request arrived since the last response
         self.out: list[bytes] = []  # response bytes parsed from one upstream read, sent at once
 
@@ -886,6 +1060,8 @@ class HttpSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.current is None and self.tunnel is None:
+            if self.lingering:
+                return
             # Between requests, a read that is one whole common request skips the reader.
             head = self.parser.take_whole(data)
             if head is not None:
@@ -907,6 +1083,13 @@ class HttpSession(asyncio.Protocol):
             self.internal_error()
             return
         self.feeding = False
+        reading = self.reading
+        if (
+            reading is not None
+            and reading.head.upgrade is not None
+            and self.parser.held_bytes() > MAX_HELD
+        ):
+            self.pause(PAUSE_UPGRADE)  # another protocol's bytes: held, within a bound
         # Upstream bytes produced by this read leave only now, once all of it parsed: a
         # malformed body later in the same read means the head never left either.
         current = self.current
@@ -941,6 +1124,7 @@ class HttpSession(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        _STALLED.pop(self, None)
         listener = self.listener
         listener.sessions.discard(self)
         if self.current is not None:
@@ -949,12 +1133,36 @@ class HttpSession(asyncio.Protocol):
         self.queue.clear()
 
     def pause_writing(self) -> None:
-        if self.current is not None and self.current.conn is not None:
-            self.current.conn.pause_reading()
+        current = self.current
+        if current is None:
+            return
+        now = self.now()
+        _STALLED[self] = now
+        if current.conn is not None:
+            current.conn.pause_reading()
+        if current.response_started or self.tunnel is not None:
+            self.set_deadline(SEND, now + self.listener.send_timeout)
 
     def resume_writing(self) -> None:
-        if self.current is not None and self.current.conn is not None:
-            self.current.conn.resume_reading()
+        _STALLED.pop(self, None)
+        current = self.current
+        if current is None:
+            return
+        if current.conn is not None:
+            current.conn.resume_reading()
+        if self.deadline_kind == SEND:
+            self.set_deadline(UPSTREAM, 0.0 if self.tunnel else self.now() + current.timeout)
+
+    def preempt(self) -> None:
+        """A limit is full and this client stopped reading: its exchange gives up its slots
+        (and its upstream connection) at once, and the client is disconnected."""
+        _STALLED.pop(self, None)
+        current = self.current
+        if current is None:
+            return
+        current.reason = "client stopped reading while a limit was full: slots given up"
+        current.cancel()
+        self.abort_exchange(current)
 
     # -- request parser sink ----------------------------------------------------------------
 
@@ -1067,7 +1275,10 @@ class HttpSession(asyncio.Protocol):
         if not exchange.keep_client or self.closed:
             if self.pending_error:
                 self.write(self.pending_error)
-            self.close()
+            if exchange.request_done or self.closed:
+                self.close()
+            else:
+                self.linger(now)
             return
         if self.queue:
             self.current = nxt = self.queue.popleft()
@@ -1081,6 +1292,7 @@ class HttpSession(asyncio.Protocol):
         self.deadline = now + listener.idle_timeout
         if exchange.head.upgrade is not None:
             self.parser.resume()  # the upgrade was refused: held bytes are HTTP/1.1 again
+            self.resume(PAUSE_UPGRADE)
 
     def abort_exchange(self, exchange: Exchange) -> None:
         """A response broke after bytes went to the client: the client must see it broken."""
@@ -1097,8 +1309,20 @@ class HttpSession(asyncio.Protocol):
     def on_deadline(self, now: float) -> None:
         kind = self.deadline_kind
         self.deadline = 0.0
-        if kind == UPSTREAM and self.current is not None:
-            self.current.on_timeout()
+        current = self.current
+        if kind == UPSTREAM and current is not None:
+            current.on_timeout()
+        elif kind == BODY and current is not None:
+            if self.paused:  # meshlb stopped reading: that time is not the client's
+                self.set_deadline(BODY, now + self.listener.body_grace)
+            else:
+                current.on_body_timeout()
+        elif kind == SEND and current is not None:
+            current.reason = (
+                f"client read nothing for send_timeout ({self.listener.send_timeout:g}s)"
+            )
+            current.cancel()
+            self.abort_exchange(current)
         elif kind == HEADER:
             if self.current is None and not self.got_bytes:
                 self.close()  # nothing was sent: a silent idle connection
@@ -1109,6 +1333,23 @@ class HttpSession(asyncio.Protocol):
             self.close()
         elif kind in (IDLE, DRAIN):
             self.close()
+
+    def linger(self, now: float) -> None:
+        """Close after answering a request whose body the client is still sending: shut our
+        side, then read and drop what it sends for up to LINGER_TIME. Closing at once would
+        make the client's kernel answer its next bytes with a reset, and a reset can destroy
+        the response before the client reads it (nginx's lingering close)."""
+        self.flush()
+        transport = self.transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self.close()
+            return
+        self.lingering = True
+        transport.write_eof()
+        if self.paused:
+            self.paused = 0
+            transport.resume_reading()
+        self.set_deadline(DRAIN, now + LINGER_TIME)
 
     def close(self) -> None:
         self.flush()
@@ -1153,3 +1394,17 @@ class HttpSession(asyncio.Protocol):
 
     def __repr__(self) -> str:
         return f"<HttpSession {self.client_ip.decode()} queued={len(self.queue)}>"
+
+
+def preempt_stalled(cluster: Cluster, now: float) -> bool:
+    """A limit of `cluster` is full: the session that stopped reading longest ago (at least
+    STALL_PREEMPT_AFTER) and holds an exchange of that cluster gives its slots up. True if
+    one did: one slow peer cannot hold limits that everyone shares."""
+    for session, since in _STALLED.items():
+        if now - since < STALL_PREEMPT_AFTER:
+            return False
+        current = session.current
+        if current is not None and current.cluster is cluster and current.holds:
+            session.preempt()
+            return True
+    return False

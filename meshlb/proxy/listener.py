@@ -40,6 +40,12 @@ class ListenerContext:
         "proto_field",
         "via_field",
         "trusted_proxies",
+        "body_min_rate",
+        "body_grace",
+        "send_timeout",
+        "buffer_limit",
+        "per_client_cap",
+        "in_flight",
     )
 
     def __init__(
@@ -77,6 +83,12 @@ class ListenerContext:
         self.via_field = b"via: %s\r\n" % self.via if self.via else b""
         self.static_fields = self.proto_field + self.via_field
         self.trusted_proxies = TrustedProxies(config.trusted_proxies)
+        self.body_min_rate = float(config.body_min_rate)
+        self.body_grace = float(config.body_grace)
+        self.send_timeout = float(config.send_timeout)
+        self.buffer_limit = max(4096, int(config.buffer_limit))
+        self.per_client_cap = config.max_requests_per_client
+        self.in_flight: dict[bytes, int] = {}  # requests per client address, with a cap
         self._rid_prefix = os.urandom(6).hex().encode() + b"-"
         self._rid_next = 0
 
@@ -94,6 +106,11 @@ class ListenerContext:
         self.trusted_proxies = other.trusted_proxies  # for connections made from now on
         self.header_timeout = other.header_timeout
         self.idle_timeout = other.idle_timeout
+        self.body_min_rate = other.body_min_rate
+        self.body_grace = other.body_grace
+        self.send_timeout = other.send_timeout
+        self.buffer_limit = other.buffer_limit
+        self.per_client_cap = other.per_client_cap
         self.access_log = other.access_log
 
     def request_id(self) -> bytes:
