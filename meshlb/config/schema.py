@@ -111,7 +111,7 @@ class ListenerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     body_min_rate: Size = Size(1024)
     body_grace: Duration = Duration(5.0)
     send_timeout: Duration = Duration(60.0)
-    buffer_limit: Size = Size(256 * 1024)
+    buffer_limit: Size = Size(64 * 1024)
     max_requests_per_client: Annotated[int, Meta(ge=0)] = 0
 
 

@@ -25,10 +25,11 @@ CONTENT_LENGTH: Final = 2
 TRANSFER_ENCODING: Final = 3
 CONNECTION: Final = 4
 UPGRADE: Final = 5
-HOP_BY_HOP: Final = 6  # dropped: keep-alive, proxy-connection, te, trailer (and proxy-*)
+HOP_BY_HOP: Final = 6  # dropped: proxy-connection, te, trailer (and proxy-*)
 FORWARDED_FOR: Final = 7
 REQUEST_ID: Final = 8
 EXPECT: Final = 9
+KEEP_ALIVE: Final = 12  # dropped too; a response's timeout= parameter is kept (heads.py)
 
 _SPECIAL: Final = {
     b"host": HOST,
@@ -36,7 +37,7 @@ _SPECIAL: Final = {
     b"transfer-encoding": TRANSFER_ENCODING,
     b"connection": CONNECTION,
     b"upgrade": UPGRADE,
-    b"keep-alive": HOP_BY_HOP,
+    b"keep-alive": KEEP_ALIVE,
     b"proxy-connection": HOP_BY_HOP,
     b"te": HOP_BY_HOP,
     b"trailer": HOP_BY_HOP,

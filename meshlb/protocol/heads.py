@@ -25,6 +25,7 @@ from .headers import (
     EXPECT,
     FORWARDED_FOR,
     HOST,
+    KEEP_ALIVE,
     KIND,
     PLAIN,
     REQUEST_ID,
@@ -52,7 +53,7 @@ _common_connection = COMMON_CONNECTION.get
 _COUNT: Final = 0  # field lines consumed into `seen` rather than kept in `headers`
 _ERROR: Final = 10  # the first ProtocolError
 _NOT_VERBATIM: Final = 11  # True: a framing field must not be forwarded as received
-_FRESH: Final[list[Any]] = [0, None, None, None, None, None, None, None, None, None, None, None]
+_FRESH: Final[list[Any]] = [0, *[None] * 12]
 _NO_TOKENS: Final[frozenset[bytes]] = frozenset()
 
 
@@ -155,12 +156,28 @@ class _HeadBuilder:
             self.headers.append((b"expect", value))
             seen[EXPECT] = value if seen[EXPECT] is None else seen[EXPECT] + b", " + value
             return
-        # else HOP_BY_HOP: keep-alive, proxy-connection, te, trailer are dropped
+        elif kind == KEEP_ALIVE:
+            seen[KEEP_ALIVE] = value
+        # else HOP_BY_HOP: proxy-connection, te, trailer are dropped
         seen[_COUNT] += 1
 
     def _error(self, reason: str) -> None:
         if self.seen[_ERROR] is None:
             self.seen[_ERROR] = ProtocolError(400, reason)
+
+
+def keep_alive_timeout(value: bytes) -> float | None:
+    """The `timeout=` parameter of a Keep-Alive field (RFC 2068 §19.7.1.1): how long the
+    server keeps an idle connection open. None if absent or invalid."""
+    for param in value.split(b","):
+        name, _, number = param.strip().partition(b"=")
+        if name.strip().lower() == b"timeout":
+            try:
+                seconds = float(number.strip().strip(b'"'))
+            except ValueError:
+                return None
+            return seconds if 0 <= seconds < 1e9 else None
+    return None
 
 
 def _keep_alive(version: bytes, tokens: frozenset[bytes]) -> bool:
@@ -352,7 +369,10 @@ class ResponseHeadBuilder(_HeadBuilder):
             # ResponseHead has no upgrade field: the protocol switched to must reach the client.
             headers.append((b"upgrade", seen[UPGRADE]))
         keep_alive = _keep_alive(version, tokens)
-        return ResponseHead(status, reason, version, headers, keep_alive, length, chunked)
+        response = ResponseHead(status, reason, version, headers, keep_alive, length, chunked)
+        if seen[KEEP_ALIVE] is not None:
+            response.idle_timeout = keep_alive_timeout(seen[KEEP_ALIVE])
+        return response
 
 
 def _verbatim(head: bytes, seen: list[Any], framing_fields: int) -> bytes | None:

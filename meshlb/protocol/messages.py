@@ -86,6 +86,7 @@ class ResponseHead(msgspec.Struct, gc=False):
     # As for requests: `headers` as received, each line ending in CRLF, plus the
     # Content-Length or Transfer-Encoding line; None: serialize `headers` instead.
     raw: bytes | None = None
+    idle_timeout: float | None = None  # Keep-Alive: timeout=N, the upstream's idle limit
 
     headers = property(_get_headers, _set_headers)
 

@@ -57,8 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("meshlb.proxy")
 _RNG = random.Random()  # retry backoff jitter
 
-READ_HIGH_WATER = 256 * 1024  # buffered request body before the client is paused
-CLIENT_WRITE_HIGH_WATER = 256 * 1024
 MAX_PIPELINE = 16
 MAX_INTERIM = 16  # 1xx responses accepted before a final one
 LINGER_TIME = 5.0  # seconds a client may go on sending a body nobody will read
@@ -354,7 +352,7 @@ class Exchange:
         if self.fresh_retry_used:
             conn = None
         elif self.head.method in IDEMPOTENT_METHODS:
-            conn = cluster.pool.take_idle(endpoint)
+            conn = cluster.pool.take_idle(endpoint, now)
         else:
             conn = cluster.pool.take_proven(endpoint, now)
         if conn is not None:
@@ -564,8 +562,12 @@ class Exchange:
         self.response_started = True
         status = self.status = head.status
         self.upstream_keep = head.keep_alive
-        if not self.request_done and not head.keep_alive and self.conn is not None:
-            self.conn.refuse_body()
+        conn = self.conn
+        if conn is not None:
+            if head.idle_timeout is not None:
+                conn.upstream_idle_timeout = head.idle_timeout
+            if not self.request_done and not head.keep_alive:
+                conn.refuse_body()
         now = session.loop.time()
         if self.endpoint is not None and self._observe(status, head, now) is None:
             return
@@ -1044,7 +1046,8 @@ class HttpSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        # Response bytes waiting for the client: at most buffer_limit, then the upstream pauses.
+        transport.set_write_buffer_limits(high=self.listener.buffer_limit)  # type: ignore[attr-defined]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

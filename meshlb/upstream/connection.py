@@ -62,6 +62,8 @@ class UpstreamConnection(asyncio.Protocol):
         "requests",
         "received",
         "idle_since",
+        "expires",
+        "upstream_idle_timeout",
         "switching",
         "tunnel",
         "out",
@@ -83,6 +85,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests = 0  # requests sent on this connection
         self.received = False  # a byte of the current response arrived
         self.idle_since = 0.0
+        self.expires = 0.0  # while idle: closed at this time, never reused after it
+        self.upstream_idle_timeout: float | None = None  # from its Keep-Alive: timeout=
         self.switching = False  # a 101 was parsed; the parser lets go after this read
         self.tunnel = False
         self.out: list[bytes] = []  # request bytes waiting for flush()

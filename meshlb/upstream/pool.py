@@ -43,13 +43,17 @@ class Pool:
         self.retired = False  # replaced by a reload: connections close when released
         self.limits: ResourceLimits[Waiter] | None = None  # the cluster's, set by the cluster
 
-    def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
-        """The most recently used idle connection to `endpoint` (LIFO keeps few conns warm)."""
+    def take_idle(self, endpoint: Endpoint, now: float) -> UpstreamConnection | None:
+        """The most recently used idle connection to `endpoint` (LIFO keeps few conns warm)
+        that is within its idle limit."""
         stack = self.idle.get(endpoint)
         while stack:
             conn = stack.pop()
-            if not conn.closed:
+            if conn.closed:
+                continue
+            if now < conn.expires:
                 return conn
+            conn.close()
         return None
 
     def take_proven(self, endpoint: Endpoint, now: float) -> UpstreamConnection | None:
@@ -61,7 +65,7 @@ class Pool:
             return None
         for i in range(len(stack) - 1, -1, -1):
             conn = stack[i]
-            if not conn.closed and conn.proven(now):
+            if not conn.closed and now < conn.expires and conn.proven(now):
                 del stack[i]
                 return conn
         return None
@@ -116,9 +120,16 @@ class Pool:
                 waiter.take_connection(conn)
                 return
         stack = self.idle.setdefault(conn.endpoint, [])
-        if self.retired or len(stack) >= self.config.max_idle:
+        keep = float(self.config.idle_timeout)
+        upstream_keeps = conn.upstream_idle_timeout
+        if upstream_keeps is not None:
+            # The upstream said how long it keeps an idle connection (Keep-Alive: timeout=):
+            # reuse it only well before then, so that a request never races its close.
+            keep = min(keep, upstream_keeps - min(1.0, upstream_keeps / 2))
+        if self.retired or len(stack) >= self.config.max_idle or keep <= 0:
             conn.close()
             return
+        conn.expires = now + keep
         stack.append(conn)
 
     def forget(self, conn: UpstreamConnection) -> None:
@@ -141,11 +152,13 @@ class Pool:
                 waiter.take_slot()
 
     def sweep(self, now: float) -> None:
-        """Close idle connections older than the idle timeout."""
-        limit = now - self.config.idle_timeout
+        """Close idle connections past their idle limit."""
         for stack in self.idle.values():
-            while stack and stack[0].idle_since < limit:
-                stack.pop(0).close()
+            if any(conn.expires <= now for conn in stack):
+                expired = [conn for conn in stack if conn.expires <= now]
+                stack[:] = [conn for conn in stack if conn.expires > now]
+                for conn in expired:
+                    conn.close()
 
     def retire(self) -> None:
         """After a reload: close idle connections now, busy ones when their exchange ends."""

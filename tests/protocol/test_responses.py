@@ -271,3 +271,26 @@ def test_response_field_lines_verbatim(response_parser: ResponseFactory) -> None
     # Connection is hop-by-hop: verbatim lines, if a codec gives them, leave it out.
     assert rec.heads[1].raw in (None, b"Content-Length: 0\r\n")
     assert not rec.heads[1].keep_alive
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (b"timeout=5", 5.0),
+        (b"timeout=5, max=1000", 5.0),
+        (b"max=100, Timeout = 2.5", 2.5),
+        (b'timeout="3"', 3.0),
+        (b"max=100", None),
+        (b"timeout=soon", None),
+        (b"timeout=-1", None),
+    ],
+)
+def test_the_keep_alive_timeout_of_a_response_is_read(
+    response_parser: ResponseFactory, value: bytes, seconds: float | None
+) -> None:
+    parser, rec = response_parser()
+    parser.expect(b"GET")
+    parser.feed(b"HTTP/1.1 200 OK\r\nKeep-Alive: " + value + b"\r\nContent-Length: 0\r\n\r\n")
+    (head,) = rec.heads
+    assert head.idle_timeout == seconds
+    assert all(name != b"keep-alive" for name, _ in head.headers)  # hop-by-hop: not forwarded

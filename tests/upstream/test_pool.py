@@ -31,6 +31,9 @@ class FakeTransport:
     def set_write_buffer_limits(self, high: int) -> None:
         pass
 
+    def get_extra_info(self, name: str) -> None:
+        return None
+
 
 def make_conn(pool: Pool, endpoint: Endpoint) -> UpstreamConnection:
     conn = UpstreamConnection(endpoint, pool)
@@ -44,9 +47,9 @@ def test_idle_connections_are_reused_last_in_first_out() -> None:
     a, b = make_conn(pool, ep), make_conn(pool, ep)
     pool.release(a, now=1.0)
     pool.release(b, now=2.0)
-    assert pool.take_idle(ep) is b
-    assert pool.take_idle(ep) is a
-    assert pool.take_idle(ep) is None
+    assert pool.take_idle(ep, 3.0) is b
+    assert pool.take_idle(ep, 3.0) is a
+    assert pool.take_idle(ep, 3.0) is None
 
 
 def test_max_idle_and_idle_timeout_close_connections() -> None:
@@ -59,7 +62,36 @@ def test_max_idle_and_idle_timeout_close_connections() -> None:
     pool.sweep(now=5.0)
     assert not a.closed
     pool.sweep(now=11.0)
-    assert a.closed and pool.take_idle(ep) is None
+    assert a.closed and pool.take_idle(ep, 11.0) is None
+
+
+def test_an_upstreams_keep_alive_timeout_shortens_the_idle_limit() -> None:
+    pool = Pool("c", PoolConfig(idle_timeout=Duration(60.0)), connect_timeout=1.0)
+    ep = Endpoint("c", "127.0.0.1", 1)
+    a, b, short = make_conn(pool, ep), make_conn(pool, ep), make_conn(pool, ep)
+    a.upstream_idle_timeout = 5.0  # Keep-Alive: timeout=5: reused for 4 s at most
+    short.upstream_idle_timeout = 1.0  # reused for half a second
+    pool.release(a, now=0.0)
+    pool.release(short, now=0.0)
+    assert pool.take_idle(ep, 0.6) is a and short.closed  # expired on the way, closed
+    pool.release(a, now=10.0)
+    assert pool.take_idle(ep, 14.5) is None and a.closed
+    b.upstream_idle_timeout = 0.0  # "timeout=0": never kept
+    pool.release(b, now=20.0)
+    assert b.closed
+
+
+def test_a_request_that_cannot_be_retried_takes_only_a_proven_connection() -> None:
+    pool = Pool("c", PoolConfig(), connect_timeout=1.0)
+    ep = Endpoint("c", "127.0.0.1", 1)
+    fresh, reused = make_conn(pool, ep), make_conn(pool, ep)
+    fresh.requests = 1  # answered one request; the upstream may be closing it right now
+    reused.requests = 2  # answered a second request on it: it keeps connections open
+    pool.release(reused, now=0.0)
+    pool.release(fresh, now=1.0)
+    assert pool.take_proven(ep, 1.01) is reused  # skips the newer, unproven one
+    assert pool.take_proven(ep, 1.01) is None
+    assert pool.take_proven(ep, 1.06) is fresh  # idle 50 ms without closing: proven too
 
 
 def test_a_retired_pool_keeps_nothing() -> None:

@@ -10,6 +10,7 @@ stays open.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,5 +94,21 @@ def test_posts_reuse_connections_of_a_backend_that_keeps_them(start_meshlb, tmp_
             statuses = [c.post(url + "/", content=b"x").status_code for _ in range(20)]
         assert statuses == [200] * 20
         assert backend.seen.connections == 1
+    finally:
+        backend.stop()
+
+
+def test_an_upstreams_keep_alive_timeout_is_honoured(start_meshlb, tmp_path: Path) -> None:
+    """`Keep-Alive: timeout=1`: meshlb reuses the connection only within half a second of
+    its last answer, well before the upstream closes it."""
+    backend = ScriptedBackend(lambda request: response(200, b"ok", "keep-alive: timeout=1"))
+    try:
+        url = start(start_meshlb, tmp_path, backend)
+        with httpx.Client(timeout=10) as c:
+            assert c.get(url + "/").status_code == 200
+            assert c.get(url + "/").status_code == 200  # at once: the same connection
+            time.sleep(0.7)  # past the reuse limit, before the upstream's own timeout
+            assert c.get(url + "/").status_code == 200
+        assert [r.connection for r in backend.seen.requests] == [1, 1, 2]
     finally:
         backend.stop()

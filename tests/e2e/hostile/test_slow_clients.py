@@ -113,9 +113,7 @@ def test_clients_trickling_bodies_hold_no_limit_and_get_408(
 def test_a_steady_upload_is_not_cut_by_the_body_rate_floor(
     start_meshlb, tmp_path: Path, backend: Backend
 ) -> None:
-    port = start(
-        start_meshlb, tmp_path, backend, 'body_grace = "1s"\nbody_min_rate = "1KiB"', ""
-    )
+    port = start(start_meshlb, tmp_path, backend, 'body_grace = "1s"\nbody_min_rate = "1KiB"', "")
     sock = connect(port)
     total = 3 * 8 * 4096
     sock.sendall(b"POST /echo HTTP/1.1\r\nhost: a\r\ncontent-length: %d\r\n\r\n" % total)
