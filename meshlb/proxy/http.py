@@ -398,7 +398,6 @@ class Exchange:
             conn.close()
             self._open(conn.endpoint)
             return
-        self.session.resume(PAUSE_BUFFERED)
         self.send(conn)
         conn.flush()
 
@@ -449,13 +448,15 @@ class Exchange:
             failure = exc.failure if isinstance(exc, ConnectFailed) else Failure.CONNECT_ERROR
             self.upstream_failed(failure, str(exc))
             return
-        self.session.resume(PAUSE_BUFFERED)
         self.send(task.result())
 
     def send(self, conn: UpstreamConnection) -> None:
         if conn.closed:
             self.upstream_failed(Failure.CONNECT_ERROR, "connection closed before use")
             return
+        session = self.session
+        if session.paused & PAUSE_BUFFERED:
+            session.resume(PAUSE_BUFFERED)  # the body buffered so far leaves now
         self.conn = conn
         self.sent = True
         self.endpoint.active_requests += 1  # type: ignore[union-attr]
