@@ -2,6 +2,7 @@
 
     python benchmarks/slow_clients.py                          # both attacks, both proxies
     python benchmarks/slow_clients.py --tricklers 1100 --readers 2000 --seconds 8
+    python benchmarks/slow_clients.py --root /path/to/other/checkout   # another meshlb
 
 Two attacks, each run against a fresh proxy in front of the same nginx backend:
 
@@ -97,11 +98,11 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run_meshlb(port: int, backend: int) -> tuple[subprocess.Popen[bytes], list[int]]:
+def run_meshlb(root: Path, port: int, backend: int) -> tuple[subprocess.Popen[bytes], list[int]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "meshlb", "run", "--listen", f"127.0.0.1:{port}",
          "--upstream", f"127.0.0.1:{backend}", "--admin", "off"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=raise_fd_limit,
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=raise_fd_limit,
     )  # fmt: skip
     wait_port(port)
     return proc, [proc.pid]
@@ -131,16 +132,22 @@ def main() -> None:
     parser.add_argument("--tricklers", type=int, default=1100)
     parser.add_argument("--readers", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the meshlb checkout to run")
     args = parser.parse_args()
     raise_fd_limit()
 
     files = Path(tempfile.mkdtemp(prefix="meshlb-bench-files-"))
     (files / "big").write_bytes(b"x" * BIG)
-    (files / "index.html").write_bytes(b"hello world\n")
-    backend_port = free_port()
+    files.chmod(0o755)  # nginx's workers run as another user
+    (files / "big").chmod(0o644)
+    # The backend reads a request's whole body before it answers (it proxies to a second
+    # server, and nginx buffers request bodies), as an application would.
+    backend_port, app_port = free_port(), free_port()
     backend = Nginx(
         f"server {{ listen 127.0.0.1:{backend_port}; root {files}; "
-        f"location = / {{ return 200 'hello world\\n'; }} }}",
+        f"location = / {{ proxy_pass http://127.0.0.1:{app_port}; }} }} "
+        f"server {{ listen 127.0.0.1:{app_port}; "
+        f"location / {{ return 200 'hello world\\n'; }} }}",
         cpus="1",
     )
     backend.start()
@@ -149,11 +156,11 @@ def main() -> None:
     try:
         for kind, count in (("tricklers", args.tricklers), ("readers", args.readers)):
             port = free_port()
-            proc, pids = run_meshlb(port, backend_port)
+            proc, pids = run_meshlb(args.root, port, backend_port)
             try:
                 rows.append(measure("meshlb", kind, port, lambda p=pids: p, count, args.seconds))
             finally:
-                proc.terminate()
+                proc.kill()  # (a graceful drain would wait for the attackers)
                 proc.wait(30)
             port = free_port()
             nginx = Nginx(proxy_server(port, backend_port), cpus="0")
