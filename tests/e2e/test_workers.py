@@ -13,14 +13,24 @@ import httpx
 from tests.e2e.conftest import free_port
 
 
+def log_lines(path) -> list[str]:
+    """Whole JSON lines of an access log written so far."""
+    if not path.exists():
+        return []
+    return [line for line in path.read_text().splitlines() if line.startswith("{")]
+
+
 def worker_pids(supervisor_pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(supervisor_pid)], capture_output=True, text=True)
     return sorted(int(p) for p in out.stdout.split())
 
 
-def test_two_workers_share_the_port_and_a_killed_one_is_replaced(start_meshlb, backends) -> None:
+def test_two_workers_share_the_port_and_a_killed_one_is_replaced(
+    start_meshlb, backends, tmp_path
+) -> None:
     admin_port = free_port()
-    args = ["run", "--listen", "AUTO", "--workers", "2", "--access-log", "stdout"]
+    log = tmp_path / "access.log"
+    args = ["run", "--listen", "AUTO", "--workers", "2", "--access-log", str(log)]
     for b in backends:
         args += ["--upstream", b.address]
     cfg_admin = ["--admin", f"127.0.0.1:{admin_port}"]
@@ -36,7 +46,9 @@ def test_two_workers_share_the_port_and_a_killed_one_is_replaced(start_meshlb, b
     for i in range(60):
         assert client.get(f"/{i}").status_code == 200
 
-    time.sleep(0.5)  # the access log is flushed every 100 ms: let the victim's lines out
+    deadline = time.monotonic() + 10  # every line out, the victim's included, before the kill
+    while time.monotonic() < deadline and len(log_lines(log)) < 60:
+        time.sleep(0.05)
     os.kill(first[0], signal.SIGKILL)
     failures = 0
     for i in range(100):
@@ -63,5 +75,5 @@ def test_two_workers_share_the_port_and_a_killed_one_is_replaced(start_meshlb, b
     assert clusters["workers"] == 2
     code, out, err = m.stop()
     assert code == 0, err
-    pids = {json.loads(line)["pid"] for line in out.splitlines() if line.startswith("{")}
+    pids = {json.loads(line)["pid"] for line in log_lines(log)}
     assert first[1] in pids and first[0] in pids, pids
