@@ -1,18 +1,21 @@
 """Open-model dispatch: hand each due request to a free connection slot.
 
 Theory of operation. A slot is one request's worth of capacity: an idle HTTP/1.1 connection,
-or one free stream of an HTTP/2 connection. A timer ticks at the next intended send time (at
-most once per millisecond: the event loop's timers have millisecond granularity) and sends the
-due requests on idle slots. When a tick finds no idle slot, the due requests are *held*: they
-wait as a backlog, and a slot that frees up takes the oldest one at once. Latency is measured
-from an `origin`:
+or one free stream of an HTTP/2 connection. A tick runs at each intended send time (the worker
+wakes it with a nanosecond timer, see `pacing.py`) and sends the due requests on idle slots.
+When a tick finds no idle slot, the due requests are *held*: they wait as a backlog, and a
+slot that frees up takes the oldest one at once.
 
-* a held request is charged from its intended time. This is wrk2's correction for
-  coordinated omission: the stall that kept every slot busy is exactly what it measures;
-* any other request is charged from the later of its intended time and the time its tick was
-  planned for (or from its send time, if a freed slot takes it before the tick). The delay
-  that batching sends into millisecond ticks adds is the generator's, not the server's;
-  a tick that runs late because the event loop was busy is still charged.
+Every request's latency is measured from its intended send time (its `origin`), as wrk2 does
+to correct for coordinated omission. How late it actually left is recorded apart, in one of
+two ways, because the two have different culprits:
+
+* a held request waited because every slot was busy: the server's doing, and exactly the stall
+  the correction exists to measure. It is counted in `Recorder.held`;
+* any other request's delay (actual minus intended send time) is the generator's own lateness:
+  a wake-up that came late, or an event loop busy with responses. It goes into the
+  `Recorder.send_lag` histogram, so that a report can say when the generator, not the server,
+  made the corrected latency.
 
 Nothing here does I/O or reads a clock: callers pass `now`, so tests drive it with fake time.
 """
@@ -24,9 +27,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from meshlb.bench.histogram import bucket_index
+from meshlb.bench.recorder import Recorder
 from meshlb.bench.schedule import RateSchedule
 
-TIMER_GRANULARITY_NS = 1_000_000
+BACKLOG_RECHECK_NS = 1_000_000  # how often to look again when only held requests remain
 
 
 class Slot(Protocol):
@@ -37,9 +42,14 @@ class Slot(Protocol):
 
 class OpenDispatcher:
     def __init__(
-        self, schedule: RateSchedule, limit: int | None, on_finished: Callable[[], None]
+        self,
+        schedule: RateSchedule,
+        limit: int | None,
+        on_finished: Callable[[], None],
+        recorder: Recorder,
     ) -> None:
         self.schedule = schedule
+        self.recorder = recorder
         self.limit = sys.maxsize if limit is None else limit
         self.idle: list[Slot] = []
         self.next_index = 0  # the next request of the schedule to send
@@ -66,9 +76,9 @@ class OpenDispatcher:
     def backlog(self, now_ns: int) -> int:
         return max(0, self._due(now_ns) - self.next_index)
 
-    def tick(self, now_ns: int, planned_ns: int) -> int | None:
-        """Send what is due on idle slots. `planned_ns` is when this tick was meant to run.
-        Returns when the next tick should run, or None when the schedule is exhausted."""
+    def tick(self, now_ns: int) -> int | None:
+        """Send what is due on idle slots. Returns when the next tick should run (the intended
+        time of the first request not yet due), or None when the schedule is exhausted."""
         due = self._due(now_ns)
         while self._retries:
             slot = self._take_idle()
@@ -81,13 +91,17 @@ class OpenDispatcher:
             if slot is None:
                 self._held = due
                 break
-            origin = self._origin(self.next_index, now_ns, planned_ns)
+            origin = self._origin(self.next_index, now_ns)
             self.next_index += 1
             self.inflight += 1
             slot.send(origin, now_ns)
         if self.next_index >= self.limit:
             return None
-        return max(self.schedule.intended_ns(self.next_index), now_ns + TIMER_GRANULARITY_NS)
+        # Held requests go out as slots free up; the next tick is for the first one not due.
+        upcoming = max(self.next_index, due)
+        if upcoming >= self.limit:
+            return now_ns + BACKLOG_RECHECK_NS
+        return self.schedule.intended_ns(upcoming)
 
     def slot_free(self, slot: Slot, now_ns: int) -> None:
         """A slot can take a request: the oldest waiting one, or it waits for the next tick."""
@@ -95,7 +109,7 @@ class OpenDispatcher:
             self.inflight += 1
             slot.send(self._retries.popleft(), now_ns)
         elif self.next_index < self._due(now_ns):
-            origin = self._origin(self.next_index, now_ns, now_ns)
+            origin = self._origin(self.next_index, now_ns)
             self.next_index += 1
             self.inflight += 1
             slot.send(origin, now_ns)
@@ -129,11 +143,14 @@ class OpenDispatcher:
             return True
         return False
 
-    def _origin(self, index: int, now_ns: int, planned_ns: int) -> int:
+    def _origin(self, index: int, now_ns: int) -> int:
+        """The intended send time of request `index`, sent now; records how late it is."""
         intended = self.schedule.intended_ns(index)
         if index < self._held:
-            return intended
-        return min(now_ns, max(intended, planned_ns))
+            self.recorder.held += 1
+        else:
+            self.recorder.send_lag[bucket_index(now_ns - intended)] += 1
+        return intended
 
     def _due(self, now_ns: int) -> int:
         due = self.schedule.due(now_ns)

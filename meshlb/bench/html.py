@@ -6,7 +6,7 @@ import math
 from html import escape
 
 from meshlb.bench.duration import format_duration
-from meshlb.bench.report import Document, format_bytes
+from meshlb.bench.report import Document, format_bytes, send_lag_warning
 from meshlb.bench.svg import Chart, Series, render
 
 _CSS = """
@@ -113,13 +113,26 @@ def _latency_table(doc: Document) -> str:
     blocks = [("latency", doc["latency_ms"])]
     if "latency_uncorrected_ms" in doc:
         blocks = [("corrected", doc["latency_ms"]), ("uncorrected", doc["latency_uncorrected_ms"])]
+    if "send_lag_ms" in doc:
+        blocks.append(("send lag", doc["send_lag_ms"]))
     body = "".join(
         f"<tr><th>{name}</th>"
         + "".join(f"<td>{format_duration(block[k] / 1e3)}</td>" for k in keys)
         + "</tr>"
         for name, block in blocks
     )
-    return f'<table class="latency"><tr><th></th>{head}</tr>{body}</table>'
+    table = f'<table class="latency"><tr><th></th>{head}</tr>{body}</table>'
+    if "send_lag_ms" in doc:
+        table += (
+            "<p>Corrected latency counts from each request's intended send time. Send lag is "
+            "the generator's own lateness (actual minus intended send time); "
+            f"{doc['sends_held']:,} requests were sent late for lack of a free connection "
+            "instead, which is the server's doing.</p>"
+        )
+        warning = send_lag_warning(doc)
+        if warning is not None:
+            table += f'<p class="warning"><strong>Warning:</strong> {escape(warning)}</p>'
+    return table
 
 
 def render_html(doc: Document) -> str:

@@ -20,6 +20,8 @@ class Recorder:
     __slots__ = (
         "latency",
         "latency_uncorrected",
+        "send_lag",
+        "held",
         "other_status",
         "errors",
         "rx_bytes",
@@ -33,6 +35,10 @@ class Recorder:
         self._zero = new_counts()
         self.latency = new_counts()  # bucket counts for the current second
         self.latency_uncorrected = new_counts()
+        # Open model: how late each request left (see dispatch.py), and how many of them
+        # waited for a free connection instead.
+        self.send_lag = new_counts()
+        self.held = 0
         self.other_status = [0] * STATUS_SLOTS  # responses per code, except 200
         self.errors = [0] * len(ErrorKind)
         self.rx_bytes = 0
@@ -58,10 +64,14 @@ class Recorder:
             errors=errors - self._errors_at_roll,
             latency=sparse_of(self.latency),
             latency_uncorrected=sparse_of(self.latency_uncorrected),
+            send_lag=sparse_of(self.send_lag),
+            held=self.held,
         )
         self._errors_at_roll = errors
         self.latency[:] = self._zero
         self.latency_uncorrected[:] = self._zero
+        self.send_lag[:] = self._zero
+        self.held = 0
         self.rows.append(row)
         return row
 
@@ -69,6 +79,8 @@ class Recorder:
         """Forget everything recorded so far (the end of the warm-up)."""
         self.latency[:] = self._zero
         self.latency_uncorrected[:] = self._zero
+        self.send_lag[:] = self._zero
+        self.held = 0
         self.other_status[:] = [0] * STATUS_SLOTS
         self.errors[:] = [0] * len(ErrorKind)
         self.rx_bytes = 0

@@ -33,6 +33,9 @@ _LABELS = {
     "p9999": "p99.99",
     "max": "max",
 }
+# A run whose send lag p99 exceeds this fraction of the server's own (uncorrected) p99 latency
+# says more about the generator than about the server: the report warns.
+SEND_LAG_WARN_FRACTION = 0.5
 SPECTRUM_STEPS_PER_DECADE = 10
 SPECTRUM_DECADES = 6  # up to the 99.9999th percentile
 
@@ -122,6 +125,9 @@ def build_document(summary: RunSummary, options: BenchOptions) -> Document:
     if summary.latency_uncorrected is not None:
         doc["latency_uncorrected_ms"] = latency_block(summary.latency_uncorrected)
         doc["histogram_uncorrected"] = histogram_block(summary.latency_uncorrected)
+    if summary.send_lag is not None:
+        doc["send_lag_ms"] = latency_block(summary.send_lag)
+        doc["sends_held"] = summary.held
     if options.by_header is not None:
         doc["by_header"] = {
             "name": options.by_header.lower(),
@@ -164,6 +170,35 @@ def _latency_line(label: str, block: dict[str, float]) -> str:
     return f"    {label:<12}{cells}\n"
 
 
+def send_lag_warning(doc: Document) -> str | None:
+    """Why the run's corrected latency describes the generator more than the server, if it
+    does: the generator's own send lag is a large share of the server's latency."""
+    lag, server = doc.get("send_lag_ms"), doc.get("latency_uncorrected_ms")
+    if lag is None or server is None or not doc["requests"]:
+        return None
+    if lag["p99"] <= SEND_LAG_WARN_FRACTION * server["p99"]:
+        return None
+    return (
+        f"send lag p99 {format_duration(lag['p99'] / 1e3)} is over "
+        f"{SEND_LAG_WARN_FRACTION:.0%} of the uncorrected p99 "
+        f"{format_duration(server['p99'] / 1e3)}: the generator, not the server, "
+        "made much of the corrected latency (give it more workers or cores, or a lower rate)"
+    )
+
+
+def _send_lag_line(doc: Document) -> str:
+    lag = doc["send_lag_ms"]
+    line = (
+        f"    send lag p50 {format_duration(lag['p50'] / 1e3)} / "
+        f"p99 {format_duration(lag['p99'] / 1e3)} (the generator's own lateness); "
+        f"{doc['sends_held']:,} sent late for lack of a free connection\n"
+    )
+    warning = send_lag_warning(doc)
+    if warning is not None:
+        line += f"  Warning: {warning}\n"
+    return line
+
+
 def format_text(doc: Document) -> str:
     out: list[str] = []
     if doc["interrupted"]:
@@ -175,6 +210,7 @@ def format_text(doc: Document) -> str:
         out.append(_latency_line("corrected", doc["latency_ms"]))
         out.append(_latency_line("uncorrected", doc["latency_uncorrected_ms"]))
         out.append("    (corrected: from each request's intended send time)\n")
+        out.append(_send_lag_line(doc))
     else:
         out.append(_latency_line("", doc["latency_ms"]))
     if doc["requests"]:

@@ -32,6 +32,8 @@ class SecondRow(msgspec.Struct, array_like=True):
     errors: int
     latency: Sparse  # corrected latency in rate mode
     latency_uncorrected: Sparse  # empty outside rate mode
+    send_lag: Sparse = []  # rate mode: actual minus intended send time (see dispatch.py)
+    held: int = 0  # rate mode: requests that waited for a free connection instead
 
 
 class WorkerResult(msgspec.Struct):

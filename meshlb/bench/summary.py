@@ -32,6 +32,8 @@ class RunSummary:
     errors: dict[str, int]
     latency: Histogram
     latency_uncorrected: Histogram | None  # rate mode only
+    send_lag: Histogram | None  # rate mode only: the generator's own lateness
+    held: int  # rate mode: requests that waited for a free connection
     seconds: list[SecondSummary]
     header_counts: dict[str, int]
     interrupted: bool
@@ -45,6 +47,8 @@ class RunSummary:
 def summarize(results: list[WorkerResult], open_model: bool) -> RunSummary:
     latency = Histogram()
     uncorrected = Histogram() if open_model else None
+    send_lag = Histogram() if open_model else None
+    held = 0
     status: dict[int, int] = {}
     errors = dict.fromkeys(ERROR_NAMES, 0)
     headers: dict[str, int] = {}
@@ -60,6 +64,9 @@ def summarize(results: list[WorkerResult], open_model: bool) -> RunSummary:
             latency.add_sparse(row.latency)
             if uncorrected is not None:
                 uncorrected.add_sparse(row.latency_uncorrected)
+            if send_lag is not None:
+                send_lag.add_sparse(row.send_lag)
+            held += row.held
             by_second.setdefault(row.second, []).append(
                 (row.elapsed_ns / _NS, row.errors, row.latency, row.latency_uncorrected)
             )
@@ -73,6 +80,8 @@ def summarize(results: list[WorkerResult], open_model: bool) -> RunSummary:
         errors=errors,
         latency=latency,
         latency_uncorrected=uncorrected,
+        send_lag=send_lag,
+        held=held,
         seconds=seconds,
         header_counts=dict(sorted(headers.items(), key=lambda kv: (-kv[1], kv[0]))),
         interrupted=any(r.interrupted for r in results),

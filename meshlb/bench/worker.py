@@ -5,9 +5,10 @@ recorded; the measurement then starts from zero counters (connections stay open)
 model the schedule starts only once every connection has been tried, so that the first
 requests are not charged for the time it takes to connect; the closed model starts at once,
 as wrk does (a connection's first request is timed from when it is sent). During the
-measurement a timer closes each one-second row of the time series, another checks request
-timeouts a few times per timeout period, and in the open model a third paces the sends.
-None of them runs per request.
+measurement a timer closes each one-second row of the time series and another checks request
+timeouts a few times per timeout period; neither runs per request. In the open model a
+nanosecond timer (`timer.py`) wakes the worker for each send, shortly before it is due, and
+the pacer (`pacing.py`) spins the rest of the way, so that requests leave on time.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from meshlb.bench.context import UNLIMITED, RunContext
 from meshlb.bench.dispatch import OpenDispatcher
 from meshlb.bench.h1 import H1Connection
 from meshlb.bench.h2 import H2Connection
+from meshlb.bench.pacing import Pacer
 from meshlb.bench.plan import WorkerPlan
 from meshlb.bench.recorder import Recorder
 from meshlb.bench.results import SecondRow, WorkerResult
 from meshlb.bench.schedule import RateSchedule
+from meshlb.bench.timer import PreciseTimer
 from meshlb.bench.tls import client_context
 
 _NS = 1_000_000_000
@@ -46,6 +49,8 @@ class Worker:
         self._done: asyncio.Future[None] | None = None
         self._ctx: RunContext | None = None
         self._dispatcher: OpenDispatcher | None = None
+        self._pacer = Pacer()
+        self._tick_timer: PreciseTimer | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._start_ns = 0
         self._end_ns = 0
@@ -67,7 +72,8 @@ class Worker:
         if plan.rate is not None:
             # Nothing is due until _start restarts it with a real start time.
             never = RateSchedule(plan.rate, NEVER)
-            self._dispatcher = OpenDispatcher(never, None, self._finish)
+            self._dispatcher = OpenDispatcher(never, None, self._finish, self.recorder)
+            self._tick_timer = PreciseTimer(loop, self._tick)
         self._ctx = RunContext(
             loop=loop,
             address=plan.address,
@@ -128,8 +134,9 @@ class Worker:
         assert self._dispatcher is not None and self.plan.rate is not None
         now = perf_counter_ns()
         self._dispatcher.restart(RateSchedule(self.plan.rate, now), limit)
-        self._cancel("tick")
-        self._tick(now)
+        assert self._tick_timer is not None
+        self._tick_timer.cancel()
+        self._tick()
 
     def _begin_measurement(self, first: bool = False) -> None:
         plan, ctx, loop = self.plan, self._ctx, self._loop
@@ -180,15 +187,11 @@ class Worker:
         interval = min(max(self.plan.timeout_s / 10, 0.01), 0.25)
         self._timers["sweep"] = loop.call_later(interval, self._sweep)
 
-    def _tick(self, planned_ns: int) -> None:
-        ctx, loop, dispatcher = self._ctx, self._loop, self._dispatcher
-        assert ctx is not None and loop is not None and dispatcher is not None
-        if ctx.stopping:
-            return
-        now = perf_counter_ns()
-        next_ns = dispatcher.tick(now, planned_ns)
-        if next_ns is not None:
-            self._timers["tick"] = loop.call_later((next_ns - now) / _NS, self._tick, next_ns)
+    def _tick(self) -> None:
+        ctx, dispatcher, timer = self._ctx, self._dispatcher, self._tick_timer
+        assert ctx is not None and dispatcher is not None and timer is not None
+        if not ctx.stopping:
+            self._pacer.tick(dispatcher, perf_counter_ns, timer.arm)
 
     def _connection_idle(self, connection: Connection) -> None:
         self._idle += 1
@@ -219,6 +222,8 @@ class Worker:
             self.recorder.roll(self._second, self._end_ns - self._start_ns)
         for name in list(self._timers):
             self._cancel(name)
+        if self._tick_timer is not None:
+            self._tick_timer.close()
         for connection in self.connections:
             connection.close()
         done.set_result(None)

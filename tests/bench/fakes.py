@@ -63,7 +63,10 @@ class FakeLoop:
 
 
 def make_context(
-    by_header: bytes | None = None, dispatcher: OpenDispatcher | None = None, http2: bool = False
+    by_header: bytes | None = None,
+    dispatcher: OpenDispatcher | None = None,
+    http2: bool = False,
+    recorder: Recorder | None = None,
 ) -> tuple[RunContext, list[object], list[str]]:
     """A context on a fake loop; also returns the lists of idle reports and fatal errors."""
     idle: list[object] = []
@@ -75,7 +78,7 @@ def make_context(
         server_hostname=None,
         http2=http2,
         connect_timeout_s=1.0,
-        recorder=Recorder(),
+        recorder=recorder if recorder is not None else Recorder(),
         by_header=by_header,
         dispatcher=dispatcher,
         on_idle=idle.append,

@@ -13,8 +13,12 @@ def row(
     latencies_ms: list[float],
     errors: int = 0,
     uncorrected_ms: list[float] | None = None,
+    send_lag_ms: list[float] | None = None,
+    held: int = 0,
 ) -> SecondRow:
-    hist, hist_u = Histogram(), Histogram()
+    hist, hist_u, hist_lag = Histogram(), Histogram(), Histogram()
+    for ms in send_lag_ms or []:
+        hist_lag.record(int(ms * 1e6))
     for ms in latencies_ms:
         hist.record(int(ms * 1e6))
     for ms in uncorrected_ms or []:
@@ -25,6 +29,8 @@ def row(
         errors=errors,
         latency=hist.sparse(),
         latency_uncorrected=hist_u.sparse(),
+        send_lag=hist_lag.sparse(),
+        held=held,
     )
 
 

@@ -8,6 +8,7 @@ from meshlb.bench import h1
 from meshlb.bench.dispatch import OpenDispatcher
 from meshlb.bench.h1 import H1Connection
 from meshlb.bench.histogram import Histogram, bucket_index
+from meshlb.bench.recorder import Recorder
 from meshlb.bench.results import ErrorKind
 from meshlb.bench.schedule import RateSchedule
 from tests.bench.fakes import FakeLoop, FakeTransport, make_context, status_counts
@@ -167,19 +168,23 @@ def test_head_responses_are_framed_without_a_body(clock: Clock) -> None:
 def test_open_model_records_corrected_and_uncorrected_latency(clock: Clock) -> None:
     finished: list[bool] = []
     start = clock.now + 10_000_000
-    dispatcher = OpenDispatcher(RateSchedule(1000, start), 1, lambda: finished.append(True))
-    ctx, _, _ = make_context(dispatcher=dispatcher)
+    recorder = Recorder()
+    dispatcher = OpenDispatcher(
+        RateSchedule(1000, start), 1, lambda: finished.append(True), recorder
+    )
+    ctx, _, _ = make_context(dispatcher=dispatcher, recorder=recorder)
     connection = H1Connection(ctx, 0, REQUEST, False)
     transport = FakeTransport()
     connection.connection_made(transport)  # type: ignore[arg-type]
     assert transport.writes == []  # nothing is due yet: the connection waits as a free slot
     clock.now = start + 3_000_000
-    dispatcher.tick(clock.now, planned_ns=start)  # the tick ran 3 ms late
+    dispatcher.tick(clock.now)  # the tick ran 3 ms late
     assert transport.writes == [REQUEST]
     clock.now = start + 5_000_000
     connection.data_received(OK)
     assert ctx.recorder.latency[bucket_index(5_000_000)] == 1
     assert ctx.recorder.latency_uncorrected[bucket_index(2_000_000)] == 1
+    assert ctx.recorder.send_lag[bucket_index(3_000_000)] == 1
     assert finished == [True]
 
 

@@ -56,3 +56,17 @@ def test_nice_ticks_are_round_and_cover_the_range() -> None:
     assert nice_ticks(9.3) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     assert nice_ticks(0.0) == [0.0, 1.0]
     assert nice_ticks(1234)[-1] >= 1234
+
+
+def test_rate_mode_lists_the_send_lag_and_warns_when_it_is_large() -> None:
+    rows = [row(1, [0.2] * 50, uncorrected_ms=[0.1] * 50, send_lag_ms=[0.1] * 50, held=2)]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = options_from_namespace(
+        parser.parse_args(["http://127.0.0.1:1/", "--workers", "1", "--rate", "50"])
+    )
+    doc = build_document(summarize([result(0, rows)], open_model=True), options)
+    page = render_html(doc)
+    assert "<th>send lag</th>" in page
+    assert "2 requests were sent late for lack of a free connection" in page
+    assert '<p class="warning"><strong>Warning:</strong> send lag p99' in page

@@ -74,6 +74,29 @@ def test_rate_mode_adds_the_uncorrected_figures() -> None:
     assert "corrected" in text and "uncorrected" in text and "achieved 10.00/s" in text
 
 
+def rate_doc(lag_ms: float) -> Document:
+    rows = [row(1, [0.1] * 100, uncorrected_ms=[0.08] * 100, send_lag_ms=[lag_ms] * 100, held=3)]
+    summary = summarize([result(0, rows)], open_model=True)
+    return build_document(summary, options("--rate", "100", "-d", "1s", "--workers", "1"))
+
+
+def test_rate_mode_reports_the_send_lag_and_the_sends_held_for_a_connection() -> None:
+    doc = rate_doc(lag_ms=0.005)
+    assert doc["send_lag_ms"]["p50"] == pytest.approx(0.005, rel=0.01)
+    assert doc["send_lag_ms"]["p99"] == pytest.approx(0.005, rel=0.01)
+    assert doc["sends_held"] == 3
+    assert "send_lag_ms" not in closed_doc()
+    text = format_text(doc)
+    assert "    send lag p50 5us / p99 5us (the generator's own lateness); " in text
+    assert "3 sent late for lack of a free connection" in text
+    assert "Warning" not in text
+
+
+def test_a_send_lag_that_is_a_large_share_of_the_latency_is_warned_about() -> None:
+    text = format_text(rate_doc(lag_ms=0.05))  # the server's own p99 is 0.08 ms
+    assert "  Warning: send lag p99 50us is over 50% of the uncorrected p99 80us" in text
+
+
 def test_the_text_summary_reads_like_wrk() -> None:
     text = format_text(closed_doc())
     assert "200 requests in 2.00s" in text
