@@ -10,6 +10,16 @@ each round's adjacent pair, which cancels the slow drift of a shared machine's l
 
     python benchmarks/generator_vs_wrk.py [--rounds 5] [--duration 8] [--warmup 2] [--only h1|h2]
 
+The accuracy table (`--only rate`, also part of a full run) asks how much of the open model's
+corrected latency is the generator's own lateness. It measures nginx's capacity with
+wrk -t1 -c32 (closed model), then runs `meshlb bench --rate` at 10 %, 25 % and 50 % of it
+with -c32 for `--duration` seconds after a `--warmup`, `--rounds` times each, and reports the
+medians of corrected and uncorrected p50 and p99, of the send lag (actual minus intended send
+time), and of the generator's CPU per request. `--root DIR` runs the generator from another
+checkout (the code before a change, say); figures it does not report show as "-".
+
+    python benchmarks/generator_vs_wrk.py --only rate [--rounds 3] [--duration 5] [--root DIR]
+
 Needs nginx, wrk, h2load (nghttp2-client) and taskset; traffic stays on 127.0.0.1.
 """
 
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import re
 import shutil
@@ -38,6 +49,8 @@ REPO = Path(__file__).resolve().parent.parent
 BODY = "hello world\n"  # 12 bytes
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 GENERATOR_CORE, SERVER_CORE = "0", "1"
+RATE_FRACTIONS = (0.10, 0.25, 0.50)
+RATE_CONNECTIONS = 32
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -234,14 +247,116 @@ def contenders(h1_port: int, h2_port: int, run_s: int) -> list[tuple[Contender, 
     ]
 
 
+@dataclass(frozen=True)
+class RateSample:
+    doc: dict[str, object]
+    us_per_request: float
+
+    def ms(self, block: str, key: str) -> float | None:
+        value = self.doc.get(block)
+        return float(value[key]) if isinstance(value, dict) else None
+
+
+def capacity(url: str, seconds: float) -> float:
+    """nginx's requests/s with wrk -t1 -c32 on the other core (closed model)."""
+    out = subprocess.run(
+        ["taskset", "-c", GENERATOR_CORE, "wrk", "-t1", f"-c{RATE_CONNECTIONS}"]
+        + [f"-d{max(1, round(seconds))}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise SystemExit(f"cannot read wrk's output: {out}")
+    return float(match.group(1))
+
+
+def measure_rate(root: Path, url: str, rate: float, warmup: float, duration: float) -> RateSample:
+    argv = [sys.executable, "-m", "meshlb.bench", "--workers", "1", "--json"]
+    argv += ["--rate", f"{rate:.0f}", "-c", str(RATE_CONNECTIONS)]
+    argv += ["--warmup", f"{warmup}s", "-d", f"{duration}s", url]
+    process = subprocess.Popen(
+        ["taskset", "-c", GENERATOR_CORE, *argv],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # CPU per request over the middle of the measurement: the rate is held, so the
+        # requests sent in a window are the rate times its length.
+        time.sleep(warmup + 1.0)
+        cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
+        time.sleep(max(0.5, duration - 2.0))
+        cpu1, t1 = cpu_seconds(process.pid), time.monotonic()
+        out, _ = process.communicate(timeout=duration + 30)
+    except BaseException:
+        process.kill()
+        raise
+    return RateSample(json.loads(out), (cpu1 - cpu0) / (rate * (t1 - t0)) * 1e6)
+
+
+def accuracy(url: str, root: Path, rounds: int, warmup: float, duration: float) -> None:
+    full = capacity(url, duration)
+    print(f"  nginx capacity (wrk -t1 -c{RATE_CONNECTIONS}): {full:,.0f} req/s", file=sys.stderr)
+    rows = []
+    for fraction in RATE_FRACTIONS:
+        rate = full * fraction
+        samples = []
+        for round_number in range(rounds):
+            sample = measure_rate(root, url, rate, warmup, duration)
+            samples.append(sample)
+            print(
+                f"  round {round_number + 1}: --rate {rate:,.0f} corrected p50 "
+                f"{sample.ms('latency_ms', 'p50')} uncorrected p50 "
+                f"{sample.ms('latency_uncorrected_ms', 'p50')} send lag p99 "
+                f"{sample.ms('send_lag_ms', 'p99')} ms",
+                file=sys.stderr,
+            )
+        rows.append((fraction, rate, samples))
+    print_accuracy(full, rows)
+
+
+def _median_ms(samples: list[RateSample], block: str, key: str) -> str:
+    values = [v for v in (s.ms(block, key) for s in samples) if v is not None]
+    return f"{statistics.median(values):.3f}" if values else "-"
+
+
+def print_accuracy(full: float, rows: list[tuple[float, float, list[RateSample]]]) -> None:
+    print(f"nginx capacity: {full:,.0f} requests/s (wrk -t1 -c{RATE_CONNECTIONS})")
+    print(
+        "| --rate | corrected p50 / p99 (ms) | uncorrected p50 / p99 (ms) "
+        "| send lag p50 / p99 (ms) | held | CPU µs/request |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for fraction, rate, samples in rows:
+        held = [s.doc["sends_held"] for s in samples if "sends_held" in s.doc]
+        us = statistics.median(s.us_per_request for s in samples)
+        print(
+            f"| {rate:,.0f}/s ({fraction:.0%}) "
+            f"| {_median_ms(samples, 'latency_ms', 'p50')} / "
+            f"{_median_ms(samples, 'latency_ms', 'p99')} "
+            f"| {_median_ms(samples, 'latency_uncorrected_ms', 'p50')} / "
+            f"{_median_ms(samples, 'latency_uncorrected_ms', 'p99')} "
+            f"| {_median_ms(samples, 'send_lag_ms', 'p50')} / "
+            f"{_median_ms(samples, 'send_lag_ms', 'p99')} "
+            f"| {statistics.median(held) if held else '-'} | {us:.1f} |"  # type: ignore[type-var]
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="A B rounds per pair (default 5)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before sampling")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds sampled")
-    parser.add_argument("--only", choices=["h1", "h2"], help="run one protocol only")
+    parser.add_argument("--only", choices=["h1", "h2", "rate"], help="run one part only")
+    parser.add_argument(
+        "--root", type=Path, default=REPO, help="checkout to run meshlb bench from (rate table)"
+    )
     args = parser.parse_args()
-    for tool in ("nginx", "wrk", "h2load", "taskset"):
+    tools = ["nginx", "wrk", "taskset"] + ([] if args.only in ("h1", "rate") else ["h2load"])
+    for tool in tools:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found (apt-get install nginx wrk nghttp2-client)")
     run_s = int(args.warmup + args.duration + 3)
@@ -253,7 +368,7 @@ def main() -> int:
         try:
             pairs = contenders(h1_port, h2_port, run_s)
             if args.only:
-                pairs = [pairs[0]] if args.only == "h1" else [pairs[1]]
+                pairs = {"h1": [pairs[0]], "h2": [pairs[1]], "rate": []}[args.only]
             for peer, ours in pairs:
                 samples: dict[str, list[Sample]] = {peer.name: [], ours.name: []}
                 for round_number in range(args.rounds):
@@ -267,13 +382,17 @@ def main() -> int:
                         )
                 rows.append((peer, samples[peer.name], peer))
                 rows.append((ours, samples[ours.name], peer))
+            if args.only in (None, "rate"):
+                url = f"http://127.0.0.1:{h1_port}/"
+                accuracy(url, args.root.resolve(), args.rounds, args.warmup, args.duration)
         finally:
             nginx.send_signal(signal.SIGQUIT)
             try:
                 nginx.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 nginx.kill()
-    print_table(rows)
+    if rows:
+        print_table(rows)
     return 0
 
 
