@@ -16,7 +16,7 @@ td, th { padding: 2px 14px 2px 0; text-align: left; } .latency td { text-align: 
 .chart text { font-size: 12px; fill: #333; } .chart .title { font-size: 14px; font-weight: 600; }
 .chart .grid { stroke: #e4e4e4; } .chart .axis { stroke: #888; }
 """
-_P50, _P99, _P99U, _RPS = "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c"
+_P50, _P99, _P99U, _RPS, _ERR = "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#8c564b"
 
 
 def _x_of_percentile(pct: float) -> float:
@@ -59,6 +59,24 @@ def requests_over_time(doc: Document) -> Chart:
         "seconds",
         "requests/s",
         [Series("requests/s", _RPS, points, bars=True)],
+        x_min=0.0,
+    )
+
+
+def errors_over_time(doc: Document) -> Chart:
+    rows = doc["timeseries"]
+    points = []
+    start = 0.0
+    for row in rows:
+        span = max(row["elapsed_s"] - start, 1e-3)
+        points.append((row["elapsed_s"], row["errors"] / span))
+        start = row["elapsed_s"]
+    return Chart(
+        "errors-over-time",
+        "Errors per second",
+        "seconds",
+        "errors/s",
+        [Series("errors/s", _ERR, points, bars=True)],
         x_min=0.0,
     )
 
@@ -135,8 +153,27 @@ def _latency_table(doc: Document) -> str:
     return table
 
 
+def _by_header_table(doc: Document) -> str:
+    if "by_header" not in doc:
+        return ""
+    counts: dict[str, int] = doc["by_header"]["counts"]
+    total = sum(counts.values())
+    rows = "".join(
+        f"<tr><th>{escape(value)}</th><td>{count:,}</td>"
+        f"<td>{100.0 * count / total if total else 0.0:.1f}%</td></tr>"
+        for value, count in counts.items()
+    )
+    if not counts:
+        rows = '<tr><td colspan="3">(no responses)</td></tr>'
+    name = escape(doc["by_header"]["name"])
+    return f'<h2>Responses by {name}</h2><table class="latency">{rows}</table>'
+
+
 def render_html(doc: Document) -> str:
-    charts = [latency_over_time(doc), requests_over_time(doc), percentile_distribution(doc)]
+    charts = [latency_over_time(doc), requests_over_time(doc)]
+    if any(row["errors"] for row in doc["timeseries"]):
+        charts.append(errors_over_time(doc))
+    charts.append(percentile_distribution(doc))
     title = f"meshlb bench: {doc['url']}"
     return "\n".join(
         [
@@ -146,6 +183,7 @@ def render_html(doc: Document) -> str:
             f"<h1>{escape(title)}</h1>",
             _summary_table(doc),
             _latency_table(doc),
+            _by_header_table(doc),
             *(f"<figure>{render(chart)}</figure>" for chart in charts),
             "</body></html>",
             "",

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from meshlb.bench.html import render_html
 from meshlb.bench.options import add_arguments, options_from_namespace
 from meshlb.bench.report import build_document
+from meshlb.bench.results import SecondRow
 from meshlb.bench.summary import summarize
 from meshlb.bench.svg import nice_ticks
 from tests.bench.results_factory import result, row
@@ -70,3 +71,28 @@ def test_rate_mode_lists_the_send_lag_and_warns_when_it_is_large() -> None:
     assert "<th>send lag</th>" in page
     assert "2 requests were sent late for lack of a free connection" in page
     assert '<p class="warning"><strong>Warning:</strong> send lag p99' in page
+
+
+def page_of(rows: list[SecondRow], *argv: str) -> str:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = options_from_namespace(
+        parser.parse_args(["http://127.0.0.1:1/", "--workers", "1", *argv])
+    )
+    headers = {"b1": 75, "<b2>": 25} if "--by-header" in argv else None
+    summary = summarize([result(0, rows, headers=headers)], open_model=False)
+    return render_html(build_document(summary, options))
+
+
+def test_by_header_counts_are_listed_with_shares() -> None:
+    page = page_of([row(1, [1.0] * 100)], "--by-header", "X-Backend")
+    assert "<h2>Responses by x-backend</h2>" in page
+    assert "<tr><th>b1</th><td>75</td><td>75.0%</td></tr>" in page
+    assert "<th>&lt;b2&gt;</th>" in page
+    assert "Responses by" not in page_of([row(1, [1.0] * 100)])
+
+
+def test_errors_over_time_are_charted_when_there_were_errors() -> None:
+    assert 'id="errors-over-time"' not in page_of([row(1, [1.0] * 10)])
+    page = page_of([row(1, [1.0] * 10), row(2, [1.0] * 10, errors=5)])
+    assert "Errors per second" in page
