@@ -82,9 +82,10 @@ def test_connections_retries_overflows_ejections_checks_and_local_failures() -> 
 
 def test_dropped_log_lines_are_counted_per_log() -> None:
     metrics = scrape(FakeControl())
-    assert values(
-        metrics["meshlb_log_lines_dropped"], "meshlb_log_lines_dropped_total", "log"
-    ) == {("access",): 7.0, ("meshlb",): 0.0}
+    assert values(metrics["meshlb_log_lines_dropped"], "meshlb_log_lines_dropped_total", "log") == {
+        ("access",): 7.0,
+        ("meshlb",): 0.0,
+    }
 
 
 def test_endpoint_gauges_follow_each_endpoint() -> None:
