@@ -38,6 +38,7 @@ class LineWriter:
         self._chunks: deque[bytes] = deque()
         self._queued = 0  # bytes handed over and not yet written, guarded by _cond
         self._closing = False
+        self._abandoned = False  # close() gave up waiting: the thread writes no more
         self._thread: threading.Thread | None = None
         self._refused = 0  # lines `put` dropped: written by callers only
         self._failed = 0  # lines the descriptor refused (EPIPE...): written by the thread only
@@ -77,7 +78,10 @@ class LineWriter:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                return  # still blocked: the descriptor stays open for it
+                # Still blocked: the descriptor stays open for it, and once that write
+                # returns the thread writes nothing more (the owner may close the number).
+                self._abandoned = True
+                return
         if self._owned:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
@@ -99,6 +103,9 @@ class LineWriter:
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
+            if self._abandoned:
+                self._failed += bytes(view).count(b"\n")
+                return
             try:
                 view = view[os.write(self.fd, view) :]
             except BlockingIOError:

@@ -133,3 +133,24 @@ def test_the_log_handler_never_blocks_and_its_drops_are_the_process_count(pipe) 
         pipe.close(pipe.write_end)
         reader.join(5)
     assert lines[0] == b"message 0 " + b"w" * 100 + b"\n"
+
+
+def test_a_writer_given_up_on_writes_nothing_more_after_its_write_returns(pipe) -> None:
+    """close() gave up on a blocked write; the owner then closes the descriptor, and its
+    number goes to a new pipe. The thread's write returns (partly done) and must not go on
+    into whatever the number names now."""
+    writer = LineWriter(pipe.write_end, 1 << 20, name="test")
+    writer.put(b"z" * 65535 + b"\n")
+    writer.close(timeout=0.2)
+    number = pipe.write_end
+    pipe.close(pipe.read_end)  # the blocked write returns what it wrote, or EPIPE
+    fresh = Pipe()
+    os.dup2(fresh.write_end, number)  # the number now names the new pipe
+    try:
+        assert writer._thread is not None
+        writer._thread.join(5)
+        assert not writer._thread.is_alive()
+        assert not select.select([fresh.read_end], [], [], 0.1)[0], "wrote into a reused number"
+    finally:
+        for fd in list(fresh.open):
+            fresh.close(fd)
