@@ -104,6 +104,9 @@ class _Conn(asyncio.Protocol):
             elif isinstance(step, float):
                 await asyncio.sleep(step)
             elif step == CLOSE:
+                if not transport.get_write_buffer_size():
+                    # The FIN leaves with the answer, not a loop turn later.
+                    transport.get_extra_info("socket").shutdown(socket.SHUT_WR)
                 transport.close()
                 return
             elif step == RESET:
