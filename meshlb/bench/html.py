@@ -45,14 +45,19 @@ def latency_over_time(doc: Document) -> Chart:
     )
 
 
-def requests_over_time(doc: Document) -> Chart:
-    rows = doc["timeseries"]
+def _per_second(doc: Document, field: str) -> list[tuple[float, float]]:
+    """(elapsed seconds, `field` per second) for each period of the time series."""
     points = []
     start = 0.0
-    for row in rows:
+    for row in doc["timeseries"]:
         span = max(row["elapsed_s"] - start, 1e-3)
-        points.append((row["elapsed_s"], row["requests"] / span))
+        points.append((row["elapsed_s"], row[field] / span))
         start = row["elapsed_s"]
+    return points
+
+
+def requests_over_time(doc: Document) -> Chart:
+    points = _per_second(doc, "requests")
     return Chart(
         "requests-over-time",
         "Requests per second",
@@ -64,13 +69,7 @@ def requests_over_time(doc: Document) -> Chart:
 
 
 def errors_over_time(doc: Document) -> Chart:
-    rows = doc["timeseries"]
-    points = []
-    start = 0.0
-    for row in rows:
-        span = max(row["elapsed_s"] - start, 1e-3)
-        points.append((row["elapsed_s"], row["errors"] / span))
-        start = row["elapsed_s"]
+    points = _per_second(doc, "errors")
     return Chart(
         "errors-over-time",
         "Errors per second",
