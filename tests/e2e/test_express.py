@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import Meshlb
+from tests.e2e.wire import read_response
 
 RESPONSES = {
     b"/keep": b"HTTP/1.1 200 OK\r\nServer: Scripted\r\nX-Mixed-Case: Yes \r\n"
@@ -76,25 +77,6 @@ def front(start_meshlb, scripted: ScriptedBackend) -> Meshlb:
         "run", "--listen", "AUTO", "--upstream", f"127.0.0.1:{scripted.port}"
     )
     return proxy
-
-
-def read_response(sock: socket.socket) -> bytes:
-    """One Content-Length response (the ones scripted here all have one)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head + b"\r\n\r\n" + body
 
 
 def test_responses_go_out_as_received_less_their_connection_line(

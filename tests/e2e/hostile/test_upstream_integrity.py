@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import free_port
 from tests.e2e.hostile.peers import CLOSE, Answer, Request, ScriptedBackend, response
+from tests.e2e.wire import read_response
 
 SLOW = 0.3  # the misbehaving answer waits this long, so that the next request queues
 
@@ -144,12 +145,12 @@ def test_surplus_bytes_close_the_connection_and_the_next_request_is_served(
     url = start(start_meshlb, tmp_path, backend)
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
         client.sendall(f"{method} {path} HTTP/1.1\r\nhost: a\r\n\r\n".encode())
-        first = read_response(client, head_only=method == "HEAD")
+        first = read_response(client, head_only=method == "HEAD", timeout=5)
         assert first.startswith(b"HTTP/1.1 ")
         if path == "/junk-later":  # meshlb closes the idle connection the junk came on
             wait_for(lambda: 1 in backend.seen.closed)
         client.sendall(b"GET /mine HTTP/1.1\r\nhost: a\r\n\r\n")
-        second = read_response(client)
+        second = read_response(client, timeout=5)
         client.settimeout(0.3)
         with pytest.raises(TimeoutError):
             extra = client.recv(65536)  # nothing more may arrive: no late 504, no surplus
@@ -158,31 +159,6 @@ def test_surplus_bytes_close_the_connection_and_the_next_request_is_served(
     assert second.startswith(b"HTTP/1.1 200 ")
     assert second.endswith(b"\r\n\r\nmine")
     assert [r.connection for r in backend.seen.requests] == [1, 2]
-
-
-def read_response(sock: socket.socket, head_only: bool = False, timeout: float = 5) -> bytes:
-    """One response: its head, and its Content-Length body unless `head_only`."""
-    sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if head_only:
-        return data
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def test_an_unrequested_101_is_a_bad_response_and_poisons_nothing(
@@ -216,12 +192,12 @@ def test_early_hints_reach_an_http11_client_before_the_response(
     url = start(start_meshlb, tmp_path, backend)
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
         client.sendall(b"GET /early-hints HTTP/1.1\r\nhost: a\r\n\r\n")
-        hints = read_response(client, head_only=True)
+        hints = read_response(client, head_only=True, timeout=5)
         assert hints.startswith(b"HTTP/1.1 103 ")
         assert b"link: </style.css>; rel=preload" in hints.lower()
         rest = hints.partition(b"\r\n\r\n")[2]
         if b"\r\n\r\n" not in rest:
-            rest += read_response(client)
+            rest += read_response(client, timeout=5)
         assert rest.startswith(b"HTTP/1.1 200 ")
         assert rest.endswith(b"final")
 
@@ -232,7 +208,7 @@ def test_early_hints_are_not_sent_to_an_http10_client(
     url = start(start_meshlb, tmp_path, backend)
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as client:
         client.sendall(b"GET /early-hints HTTP/1.0\r\nhost: a\r\n\r\n")
-        answer = read_response(client)
+        answer = read_response(client, timeout=5)
     assert answer.startswith(b"HTTP/1.1 200 ")  # RFC 9110 §15.2: no 1xx to HTTP/1.0
     assert answer.endswith(b"final")
 
